@@ -1,0 +1,48 @@
+"""The media-store contract: object bytes by key, independent of flows and timeranges."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What the store knows about stored bytes."""
+
+    key: str
+    size: int
+
+
+class MediaStore(Protocol):
+    """Async access to object bytes. Keys are opaque strings chosen by the metadata layer.
+
+    Every call is one unit of work; a missing key raises `stores.errors.MediaNotFound`.
+    """
+
+    async def put(self, key: str, data: bytes) -> MediaInfo:
+        """Store `data` under `key` durably (replacing any earlier bytes) before returning."""
+        ...
+
+    async def put_many(self, items: list[tuple[str, bytes]]) -> list[MediaInfo]:
+        """Store several objects durably; returns once all of them are durable."""
+        ...
+
+    async def info(self, key: str) -> MediaInfo:
+        """Size of the stored object."""
+        ...
+
+    async def exists(self, key: str) -> bool:
+        ...
+
+    def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Stream bytes [start, end) of the object in chunks."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the object; deleting a missing key is not an error."""
+        ...
+
+    async def close(self) -> None:
+        ...

@@ -1,0 +1,65 @@
+"""Configuration: every `TAMS_*` environment variable, read once, here."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process-wide settings; every other module receives values from here."""
+
+    model_config = SettingsConfigDict(env_prefix="TAMS_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"), description="Where the embedded stack keeps its state.")
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
+    kafka_partitions: int = Field(default=4, ge=1, description="Partitions for topics this service creates.")
+    kafka_fetch_wait_ms: int = Field(
+        default=20, ge=1, description="Longest a consumer fetch waits for data (latency when the topic is idle)."
+    )
+    metadata_url: str = Field(default="", description="sqlite:///path.db (default: <data_dir>/tams.db).")
+    media_url: str = Field(default="", description="file:///path (default: <data_dir>/media).")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_url: str = Field(default="", description="Base URL clients use to reach the API (default: from host/port).")
+    url_signing_key: str = Field(default="", description="HMAC key for media URLs (default: kept in <data_dir>).")
+    presigned_url_timeout_s: int = Field(default=3600, ge=30, description="Lifetime of signed media URLs.")
+    min_object_timeout_s: int = Field(default=600, ge=300, description="How long an unregistered allocation lives.")
+    inline_media_max_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Largest media payload accepted inline in an ingest event."
+    )
+    ingest_batch_max: int = Field(default=2000, ge=1, description="Most events the agent applies in one batch.")
+    ingest_batch_wait_s: float = Field(default=0.005, gt=0, description="Longest the agent waits to fill a batch.")
+    command_timeout_s: float = Field(default=30.0, gt=0, description="How long the API waits for the agent.")
+    worker_web_port: int = Field(default=6066, description="Port of the Faust worker's own web server.")
+    service_name: str = "tams-pipeline"
+
+    @cached_property
+    def metadata_location(self) -> str:
+        return self.metadata_url or f"sqlite:///{(self.data_dir / 'tams.db').resolve()}"
+
+    @cached_property
+    def media_location(self) -> str:
+        return self.media_url or f"file://{(self.data_dir / 'media').resolve()}"
+
+    @cached_property
+    def api_base_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The configured key, or one generated once and kept in the data directory so all processes share it."""
+        if self.url_signing_key:
+            return self.url_signing_key.encode()
+        path = self.data_dir / "url-signing.key"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            with path.open("x") as f:
+                f.write(secrets.token_hex(32))
+        except FileExistsError:
+            pass
+        return path.read_text().strip().encode()
