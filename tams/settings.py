@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("./data"), description="Where the embedded stack keeps its state.")
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated.")
     kafka_partitions: int = Field(default=4, ge=1, description="Partitions for topics this service creates.")
+    kafka_session_timeout_s: float = Field(
+        default=30.0, gt=0, description="How long a silent worker keeps its partitions before the group moves them."
+    )
+    agent_group: str = Field(default="tams-agents", description="Consumer group (Faust app id) of the agents.")
     kafka_fetch_wait_ms: int = Field(
         default=20, ge=1, description="Longest a consumer fetch waits for data (latency when the topic is idle)."
     )
@@ -35,7 +39,7 @@ class Settings(BaseSettings):
     ingest_batch_max: int = Field(default=2000, ge=1, description="Most events the agent applies in one batch.")
     ingest_batch_wait_s: float = Field(default=0.005, gt=0, description="Longest the agent waits to fill a batch.")
     command_timeout_s: float = Field(default=30.0, gt=0, description="How long the API waits for the agent.")
-    worker_web_port: int = Field(default=6066, description="Port of the Faust worker's own web server.")
+    worker_metrics_port: int = Field(default=9464, ge=0, description="Prometheus port of a worker (0: off).")
     service_name: str = "tams-pipeline"
 
     @cached_property

@@ -1,0 +1,320 @@
+"""The agent's work on one batch of messages from `tams.ingest.segments` and `tams.commands`.
+
+For each flow in the batch, in message order: drop what was already applied (redelivery), plan with
+the write rules, store inline media, commit the metadata in one transaction, then announce on
+`tams.events`, reply to commands and dead-letter what was rejected. The caller acks the batch (and
+so lets Faust commit its offsets) only after `process` returns, i.e. once all of that is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from agents import metrics
+from agents.rules import Rejected, SegmentRequest, check_flow_writable, plan_segments, segment_window
+from schemas.commands import Command, CommandKind, CommandReply
+from schemas.deadletter import DeadLetter, RejectReason
+from schemas.events import rfc3339_now
+from schemas.ingest import (
+    FramingError,
+    IngestSegmentEvent,
+    InvalidEvent,
+    MediaTooLarge,
+    decode_ingest_event,
+    inline_object_id,
+)
+from schemas.resources import FlowAdapter, FlowSegmentPost
+from stores.errors import Conflict, NotFound
+from stores.media import MediaStore
+from stores.metadata import FlowRecord, MetadataStore, ObjectAllocation, SegmentCommit
+from topics.catalogue import COMMANDS, INGEST_SEGMENTS, REPLIES
+from topics.partitioning import owning_partition
+from topics.producer import Delivery, Publisher
+
+log = logging.getLogger(__name__)
+
+TIMERANGE_FIELDS = frozenset({"timerange", "object_timerange", "ts_offset", "last_duration"})
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEvent:
+    message: Message
+    event: IngestSegmentEvent
+    media: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandItem:
+    message: Message
+    command: Command
+
+
+Item = SegmentEvent | CommandItem
+
+
+class IngestProcessor:
+    """Applies batches of messages; owns no Kafka consumer, so tests and the Faust agent share it."""
+
+    def __init__(self, store: MetadataStore, media: MediaStore, publisher: Publisher, *, storage_id: str,
+                 partitions: dict[str, int], max_media_bytes: int) -> None:
+        self.store = store
+        self.media = media
+        self.publisher = publisher
+        self.storage_id = storage_id
+        self.partitions = partitions
+        self.max_media_bytes = max_media_bytes
+        self._deliveries: list[Delivery] = []
+
+    async def process(self, messages: Sequence[Message]) -> None:
+        started = time.perf_counter()
+        runs: dict[str, list[Item]] = {}
+        for message in messages:
+            item = await self._decode(message)
+            if item is not None:
+                runs.setdefault(str(_flow_id(item)), []).append(item)
+        for flow_id, items in runs.items():
+            await self._apply_flow(flow_id, items)
+        deliveries, self._deliveries = self._deliveries, []
+        if deliveries:
+            await asyncio.gather(*deliveries)
+        metrics.BATCH_SIZE.observe(len(messages))
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+    # -- decoding and routing -------------------------------------------------------------------
+
+    async def _decode(self, message: Message) -> Item | None:
+        try:
+            if message.topic == COMMANDS.name:
+                item: Item = CommandItem(message, Command.model_validate_json(message.value))
+            else:
+                event, media = decode_ingest_event(message.value, max_media_bytes=self.max_media_bytes)
+                item = SegmentEvent(message, event, media)
+        except FramingError as exc:
+            await self._dead_letter(message, RejectReason.BAD_FRAMING, str(exc))
+            return None
+        except MediaTooLarge as exc:
+            await self._dead_letter(message, RejectReason.MEDIA_TOO_LARGE, str(exc))
+            return None
+        except InvalidEvent as exc:
+            reason = RejectReason.INVALID_TIMERANGE if exc.fields & TIMERANGE_FIELDS else RejectReason.INVALID_EVENT
+            await self._dead_letter(message, reason, str(exc))
+            return None
+        except ValidationError as exc:
+            await self._dead_letter(message, RejectReason.INVALID_COMMAND, str(exc))
+            return None
+        owner = owning_partition(str(_flow_id(item)).encode(), self.partitions[message.topic])
+        if owner != message.partition:
+            # A producer with another partitioner: hand the message to the agent that owns the flow.
+            self._deliveries.append(await self.publisher.send(message.topic, message.key, message.value,
+                                                              partition=owner))
+            metrics.EVENTS.labels(message.topic, "rerouted").inc()
+            return None
+        return item
+
+    async def _apply_flow(self, flow_id: str, items: list[Item]) -> None:
+        """Apply one flow's items in order; consecutive segment events form one batch."""
+        run: list[SegmentEvent] = []
+        for item in items:
+            if isinstance(item, SegmentEvent):
+                run.append(item)
+                continue
+            if run:
+                await self._apply_segment_events(flow_id, run)
+                run = []
+            await self._apply_command(item)
+        if run:
+            await self._apply_segment_events(flow_id, run)
+
+    # -- segment events -------------------------------------------------------------------------
+
+    async def _apply_segment_events(self, flow_id: str, events: list[SegmentEvent]) -> None:
+        try:
+            flow = await self.store.get_flow(flow_id)
+        except NotFound:
+            for e in events:
+                await self._reject_event(e, Rejected(RejectReason.UNKNOWN_FLOW, f"flow {flow_id} does not exist"))
+            return
+        applied = await self.store.applied_event_ids(flow_id, {e.event.event_id for e in events})
+        fresh: list[SegmentEvent] = []
+        repeats: list[SegmentEvent] = []
+        for e in events:
+            if e.event.event_id in applied:
+                repeats.append(e)
+            else:
+                applied.add(e.event.event_id)
+                fresh.append(e)
+        requests = [_request_from_event(i, e.event) for i, e in enumerate(fresh)]
+        objects = await self.store.get_objects({r.object_id for r in requests})
+        window = segment_window(requests)
+        nearby = await self.store.overlapping_segments(flow_id, *window) if window else []
+        now = time.time_ns()
+        plan = plan_segments(flow, requests, objects, nearby, storage_id=self.storage_id, now_ns=now)
+        inline = [(r.object_id, fresh[r.ref].media) for r, _ in plan.accepted if fresh[r.ref].media is not None]
+        if inline:
+            await self.media.put_many(inline)  # type: ignore[arg-type]
+        await self.store.commit_segments(SegmentCommit(
+            flow_id=flow_id, segments=[s for _, s in plan.accepted], objects=plan.objects,
+            event_ids=[fresh[r.ref].event.event_id for r, _ in plan.accepted], now_ns=now,
+        ))
+        for request, rejection in plan.rejected:
+            await self._reject_event(fresh[request.ref], rejection)
+        announced = [s.doc for _, s in plan.accepted]
+        announced += [_announce_doc(_request_from_event(0, e.event)) for e in repeats]
+        if announced:
+            await self._announce_segments(flow_id, announced)
+        metrics.EVENTS.labels(INGEST_SEGMENTS.name, "applied").inc(len(plan.accepted))
+        if repeats:
+            metrics.EVENTS.labels(INGEST_SEGMENTS.name, "duplicate").inc(len(repeats))
+
+    async def _reject_event(self, item: SegmentEvent, rejection: Rejected) -> None:
+        await self._dead_letter(item.message, rejection.reason, rejection.detail, event_id=item.event.event_id,
+                                flow_id=str(item.event.flow_id))
+
+    async def _announce_segments(self, flow_id: str, docs: list[bytes]) -> None:
+        body = b'{"flow_id":"' + flow_id.encode() + b'","segments":[' + b",".join(docs) + b"]}"
+        self._deliveries.append(await self.publisher.event("flows/segments_added", flow_id, body))
+
+    async def _dead_letter(self, message: Message, reason: RejectReason, detail: str, *, event_id: str | None = None,
+                           flow_id: str | None = None) -> None:
+        letter = DeadLetter(reason=reason, detail=detail, source_topic=message.topic,
+                            source_partition=message.partition, source_offset=message.offset, event_id=event_id,
+                            flow_id=flow_id, rejected_at=rfc3339_now())
+        self._deliveries.append(await self.publisher.dead_letter(letter, message.key, message.value))
+        metrics.DEAD_LETTERS.labels(reason.value).inc()
+        metrics.EVENTS.labels(message.topic, "rejected").inc()
+        log.info("dead-lettered %s[%d]@%d: %s: %s", message.topic, message.partition, message.offset, reason, detail)
+
+    # -- commands -------------------------------------------------------------------------------
+
+    async def _apply_command(self, item: CommandItem) -> None:
+        command = item.command
+        try:
+            if await self.store.applied_event_ids(str(command.flow_id), [command.command_id]):
+                result: dict[str, Any] = {"duplicate": True}
+            elif command.kind is CommandKind.PUT_FLOW:
+                result = await self._put_flow(command)
+            elif command.kind is CommandKind.ALLOCATE_STORAGE:
+                result = await self._allocate(command)
+            else:
+                result = await self._add_segments(command)
+            reply = CommandReply(command_id=command.command_id, ok=True, result=result)
+        except Rejected as rejection:
+            reply = CommandReply(command_id=command.command_id, ok=False, reason=rejection.reason,
+                                 detail=rejection.detail)
+        metrics.EVENTS.labels(COMMANDS.name, "applied" if reply.ok else "rejected").inc()
+        self._deliveries.append(await self.publisher.reply(reply, command.reply_to or REPLIES.name))
+
+    async def _put_flow(self, command: Command) -> dict[str, Any]:
+        try:
+            flow = FlowAdapter.validate_python(command.body)
+        except ValidationError as exc:
+            raise Rejected(RejectReason.INVALID_COMMAND, str(exc)) from None
+        doc = FlowAdapter.dump_python(flow, mode="json", exclude_none=True)
+        try:
+            current = await self.store.get_flow(str(command.flow_id))
+        except NotFound:
+            current = None
+        if current is not None and current.read_only and doc.get("read_only", True):
+            raise Rejected(RejectReason.FLOW_READ_ONLY, f"flow {command.flow_id} is read-only")
+        try:
+            created = await self.store.put_flow(doc, time.time_ns())
+        except Conflict as exc:
+            raise Rejected(RejectReason.CONFLICT, str(exc)) from None
+        stored = await self.store.get_flow(str(command.flow_id))
+        self._deliveries.append(await self.publisher.event(
+            "flows/created" if created else "flows/updated", str(command.flow_id), {"flow": stored.doc}))
+        return {"created": created}
+
+    async def _writable_flow(self, command: Command) -> FlowRecord:
+        try:
+            flow = await self.store.get_flow(str(command.flow_id))
+        except NotFound:
+            raise Rejected(RejectReason.UNKNOWN_FLOW, f"flow {command.flow_id} does not exist") from None
+        check_flow_writable(flow)
+        return flow
+
+    async def _allocate(self, command: Command) -> dict[str, Any]:
+        flow = await self._writable_flow(command)
+        ids: list[str] = command.body["object_ids"]
+        now = time.time_ns()
+        allocations = [ObjectAllocation(i, command.body.get("storage_id") or self.storage_id, flow.id,
+                                        command.body.get("content_type"), now) for i in ids]
+        try:
+            await self.store.allocate_objects(allocations)
+        except Conflict as exc:
+            known = await self.store.get_objects(ids)
+            redelivered = len(known) == len(ids) and all(
+                not o.registered and o.allocated_by_flow == flow.id for o in known.values())
+            if not redelivered:
+                raise Rejected(RejectReason.CONFLICT, str(exc)) from None
+        return {"object_ids": ids}
+
+    async def _add_segments(self, command: Command) -> dict[str, Any]:
+        flow = await self._writable_flow(command)
+        try:
+            posts = [FlowSegmentPost.model_validate(s) for s in command.body["segments"]]
+        except ValidationError as exc:
+            raise Rejected(RejectReason.INVALID_COMMAND, str(exc)) from None
+        requests = [_request_from_post(i, p) for i, p in enumerate(posts)]
+        objects = await self.store.get_objects({r.object_id for r in requests})
+        window = segment_window(requests)
+        nearby = await self.store.overlapping_segments(flow.id, *window) if window else []
+        now = time.time_ns()
+        plan = plan_segments(flow, requests, objects, nearby, storage_id=self.storage_id, now_ns=now)
+        await self.store.commit_segments(SegmentCommit(
+            flow_id=flow.id, segments=[s for _, s in plan.accepted], objects=plan.objects,
+            event_ids=[command.command_id], now_ns=now))
+        if plan.accepted:
+            await self._announce_segments(flow.id, [s.doc for _, s in plan.accepted])
+        failed = [{"object_id": r.object_id, "timerange": str(r.timerange),
+                   "error": {"type": rejection.reason.value, "summary": rejection.detail, "time": rfc3339_now()}}
+                  for r, rejection in plan.rejected]
+        return {"failed_segments": failed}
+
+
+def _flow_id(item: Item) -> object:
+    return item.event.flow_id if isinstance(item, SegmentEvent) else item.command.flow_id
+
+
+def _request_from_event(ref: int, event: IngestSegmentEvent) -> SegmentRequest:
+    return SegmentRequest(
+        ref=ref, object_id=inline_object_id(event) if event.inline else event.object_id,  # type: ignore[arg-type]
+        timerange=event.timerange, ts_offset=event.ts_offset, last_duration=event.last_duration,
+        key_frame_count=event.key_frame_count, init_object_id=event.init_object_id,
+        object_timerange=event.object_timerange, media_size=event.media_size,
+    )
+
+
+def _request_from_post(ref: int, post: FlowSegmentPost) -> SegmentRequest:
+    return SegmentRequest(
+        ref=ref, object_id=post.object_id, timerange=post.timerange, ts_offset=post.ts_offset,
+        last_duration=post.last_duration, key_frame_count=post.key_frame_count, init_object_id=post.init_object_id,
+        object_timerange=post.object_timerange, sample_offset=post.sample_offset, sample_count=post.sample_count,
+    )
+
+
+def _announce_doc(request: SegmentRequest) -> bytes:
+    from agents.rules import segment_doc
+
+    return segment_doc(request)
+
+
+def json_dumps(value: Any) -> bytes:
+    return orjson.dumps(value)

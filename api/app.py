@@ -1,0 +1,72 @@
+"""The FastAPI service: TAMS reads from the metadata store, writes through the agents, media URLs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import ORJSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api import flows, segments, service
+from api.commands import CommandClient
+from api.context import Context, StorageBackendConfig, ctx
+from api.errors import error_response, install_error_handlers
+from api.media import media_router
+from api.metrics import MetricsMiddleware
+from stores.factory import open_media_store, open_metadata_store, storage_backend_id
+from stores.metadata import FlowQuery
+from stores.signing import UrlSigner
+from tams.settings import Settings
+from topics.admin import ensure_topics
+from topics.producer import Publisher
+
+MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
+
+
+def create_app(settings: Settings) -> FastAPI:
+    signer = UrlSigner(settings.signing_key)
+    media = open_media_store(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions)
+        store = await open_metadata_store(settings, readers=8)
+        publisher = Publisher(settings.kafka_bootstrap, linger_ms=0)
+        await publisher.start()
+        commands = CommandClient(settings.kafka_bootstrap, publisher, timeout_s=settings.command_timeout_s,
+                                 fetch_wait_ms=settings.kafka_fetch_wait_ms)
+        await commands.start()
+        app.state.ctx = Context(settings=settings, store=store, media=media, signer=signer, commands=commands,
+                                backend=StorageBackendConfig(id=storage_backend_id(settings), label="local"))
+        try:
+            yield
+        finally:
+            await commands.stop()
+            await publisher.stop()
+            await store.close()
+            await media.close()
+
+    app = FastAPI(title="TAMS pipeline", version="0.1.0", lifespan=lifespan, default_response_class=ORJSONResponse,
+                  docs_url="/docs", openapi_url="/openapi.json")
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    app.include_router(service.router)
+    app.include_router(flows.router)
+    app.include_router(segments.router)
+    app.include_router(media_router(media, signer, max_upload_bytes=MAX_UPLOAD_BYTES))
+
+    @app.get("/health", include_in_schema=False)
+    async def health(request: Request) -> Response:
+        c = ctx(request)
+        if not c.commands.running:
+            return error_response(503, "Unhealthy", "the command reply listener is not running")
+        await c.store.list_flows(FlowQuery(limit=1))
+        return ORJSONResponse({"status": "ok"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,106 @@
+"""`/flows` and `/flows/{flowId}`: reads from the metadata store, writes as commands to the owning agent."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import ORJSONResponse
+
+from api.bodies import UUID_PATTERN, json_body, validate
+from api.context import ctx
+from api.errors import bad_request, forbidden, not_found
+from api.paging import paging_headers, parse_bool, parse_limit
+from schemas.commands import CommandKind
+from schemas.events import rfc3339_from_ns
+from schemas.resources import FlowAdapter
+from schemas.timing import InvalidTimeRange, TimeRange
+from stores.errors import NotFound
+from stores.metadata import FlowQuery, FlowRecord
+
+router = APIRouter()
+
+_UUID = re.compile(UUID_PATTERN)
+SERVER_MANAGED = ("created", "metadata_updated", "segments_updated", "collected_by", "timerange")
+
+
+def check_uuid(value: str, what: str) -> str:
+    if not _UUID.match(value):
+        raise bad_request(f"{what} {value!r} is not a valid UUID")
+    return value
+
+
+async def load_flow(request: Request, flow_id: str) -> FlowRecord:
+    check_uuid(flow_id, "flow id")
+    try:
+        return await ctx(request).store.get_flow(flow_id)
+    except NotFound:
+        raise not_found(f"flow {flow_id} does not exist") from None
+
+
+def flow_body(record: FlowRecord, *, include_timerange: bool, clip: TimeRange | None = None) -> dict[str, Any]:
+    """The flow as TAMS clients read it: the stored document plus the server-managed fields."""
+    body = dict(record.doc)
+    body["created"] = rfc3339_from_ns(record.created_ns)
+    body["metadata_updated"] = rfc3339_from_ns(record.metadata_updated_ns)
+    if record.segments_updated_ns is not None:
+        body["segments_updated"] = rfc3339_from_ns(record.segments_updated_ns)
+    if include_timerange:
+        extent = TimeRange.never() if record.extent is None else TimeRange.from_half_open(*record.extent)
+        body["timerange"] = str(extent.intersect(clip) if clip is not None else extent)
+    return body
+
+
+@router.api_route("/flows", methods=["GET", "HEAD"])
+async def list_flows(request: Request) -> ORJSONResponse:
+    params = request.query_params
+    limit = parse_limit(params.get("limit"))
+    filters = {k: params[k] for k in ("format", "codec", "label") if k in params}
+    source_id = params.get("source_id")
+    records = await ctx(request).store.list_flows(
+        FlowQuery(limit=limit + 1, after_id=params.get("page"), source_id=source_id, filters=filters))
+    page, more = records[:limit], len(records) > limit
+    headers = paging_headers(request.url, limit=limit, count=len(page), next_key=page[-1].id if more else None,
+                             reverse=False)
+    return ORJSONResponse([flow_body(r, include_timerange=False) for r in page], headers=headers)
+
+
+@router.api_route("/flows/{flow_id}", methods=["GET", "HEAD"])
+async def get_flow(request: Request, flow_id: str) -> ORJSONResponse:
+    params = request.query_params
+    include_timerange = parse_bool("include_timerange", params.get("include_timerange"))
+    clip = None
+    if "timerange" in params:
+        try:
+            clip = TimeRange.parse(params["timerange"])
+        except InvalidTimeRange as exc:
+            raise bad_request(f"timerange: {exc}") from None
+    record = await load_flow(request, flow_id)
+    return ORJSONResponse(flow_body(record, include_timerange=include_timerange, clip=clip))
+
+
+@router.put("/flows/{flow_id}")
+async def put_flow(request: Request, flow_id: str) -> Response:
+    check_uuid(flow_id, "flow id")
+    raw = await json_body(request)
+    if not isinstance(raw, dict):
+        raise bad_request("a flow must be a JSON object")
+    if raw.get("id", flow_id) != flow_id:
+        raise bad_request(f"the body's id {raw.get('id')!r} differs from the flow id in the path {flow_id}")
+    raw = {k: v for k, v in raw.items() if k not in SERVER_MANAGED}
+    raw["id"] = flow_id
+    flow = validate(FlowAdapter, raw, "flow")
+    doc = FlowAdapter.dump_python(flow, mode="json", exclude_none=True)
+    c = ctx(request)
+    try:
+        current = await c.store.get_flow(flow_id)
+        if current.read_only and doc.get("read_only", True):
+            raise forbidden(f"flow {flow_id} is read-only")
+    except NotFound:
+        pass
+    result = await c.commands.execute(CommandKind.PUT_FLOW, flow_id, doc)
+    if not result.get("created"):
+        return Response(status_code=204)
+    record = await c.store.get_flow(flow_id)
+    return ORJSONResponse(flow_body(record, include_timerange=False), status_code=201)

@@ -1,0 +1,184 @@
+"""`/flows/{flowId}/segments` and `/flows/{flowId}/storage`.
+
+The segment listing is the hot read path: stored segment documents are JSON already, so a page is
+spliced together as bytes (documents, object timerange, init object, signed URLs) with no model
+objects per segment.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from pydantic import TypeAdapter
+
+from api.bodies import json_body, validate
+from api.context import Context, ctx
+from api.errors import bad_request, forbidden, not_found
+from api.flows import check_uuid, load_flow
+from api.paging import paging_headers, parse_bool, parse_limit
+from schemas.commands import CommandKind
+from schemas.resources import FlowSegmentPost, FlowStoragePost
+from schemas.timing import InvalidTimeRange, TimeRange
+from stores.metadata import SegmentQuery, StoredSegment
+
+router = APIRouter()
+
+_SEGMENT_POSTS = TypeAdapter(FlowSegmentPost | list[FlowSegmentPost])
+_STORAGE_POST = TypeAdapter(FlowStoragePost)
+MAX_ALLOCATION = 1000
+DEFAULT_ALLOCATION = 10
+
+
+class UrlRenderer:
+    """Renders `get_urls` for one request: the filters and the expiry are decided once per page."""
+
+    def __init__(self, c: Context, params: Any) -> None:
+        self._c = c
+        self._expires = int(time.time()) + c.settings.presigned_url_timeout_s
+        self._base = c.settings.api_base_url
+        accept = params.get("accept_get_urls")
+        labels = None if accept is None else {label for label in accept.split(",") if label}
+        presigned = params.get("presigned")
+        storage_ids = params.get("accept_storage_ids")
+        self.enabled = (
+            (labels is None or c.backend.label in labels)
+            and presigned != "false"
+            and (not storage_ids or c.backend.id in storage_ids.split(","))
+        )
+        verbose = parse_bool("verbose_storage", params.get("verbose_storage"))
+        backend = c.backend
+        extra = {"storage_id": backend.id, "controlled": True, "store_type": backend.store_type,
+                 "provider": backend.provider, "store_product": backend.store_product} if verbose else {}
+        self._tail = orjson.dumps({"presigned": True, "label": backend.label, **extra})[1:]
+
+    def render(self, object_id: str) -> bytes:
+        if not self.enabled:
+            return b""
+        url = self._c.signer.sign_url(self._base, "GET", object_id, self._expires)
+        return b',"get_urls":[{"url":' + orjson.dumps(url) + b"," + self._tail + b"]"
+
+
+def render_segment(segment: StoredSegment, urls: UrlRenderer, include_object_timerange: bool) -> bytes:
+    extra = urls.render(segment.object_id)
+    if include_object_timerange and segment.object_timerange:
+        extra += b',"object_timerange":"' + segment.object_timerange.encode() + b'"'
+    if segment.init_object_id:
+        extra += b',"init_object":{"object_id":' + orjson.dumps(segment.init_object_id)
+        extra += urls.render(segment.init_object_id) + b"}"
+    return segment.doc[:-1] + extra + b"}" if extra else segment.doc
+
+
+def _query_timerange(params: Any) -> TimeRange:
+    try:
+        return TimeRange.parse(params["timerange"]) if "timerange" in params else TimeRange.eternity()
+    except InvalidTimeRange as exc:
+        raise bad_request(f"timerange: {exc}") from None
+
+
+def _cursor(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_request(f"page {raw!r} is not a paging key this service issued") from None
+
+
+@router.api_route("/flows/{flow_id}/segments", methods=["GET", "HEAD"])
+async def get_segments(request: Request, flow_id: str) -> Response:
+    c = ctx(request)
+    params = request.query_params
+    try:
+        check_uuid(flow_id, "flow id")
+    except Exception:
+        raise not_found(f"flow id {flow_id!r} is not a valid UUID") from None
+    timerange = _query_timerange(params)
+    limit = parse_limit(params.get("limit"))
+    reverse = parse_bool("reverse_order", params.get("reverse_order"))
+    include_object_timerange = parse_bool("include_object_timerange", params.get("include_object_timerange"))
+    urls = UrlRenderer(c, params)
+    after = _cursor(params.get("page"))
+    if timerange.is_empty:
+        segments, more = [], False
+    else:
+        start, end = timerange.half_open()
+        page = await c.store.list_segments(SegmentQuery(
+            flow_id=flow_id, start_ns=start, end_ns=end, object_id=params.get("object_id"), reverse=reverse,
+            limit=limit, after_start_ns=after))
+        segments, more = page.segments, page.more
+    body = b"[" + b",".join(render_segment(s, urls, include_object_timerange) for s in segments) + b"]"
+    headers = paging_headers(request.url, limit=limit, count=len(segments),
+                             next_key=str(segments[-1].start_ns) if more else None, reverse=reverse)
+    if segments:
+        first = min(s.start_ns for s in (segments[0], segments[-1]))
+        last = max(s.end_ns for s in (segments[0], segments[-1]))
+        headers["X-Paging-Timerange"] = str(TimeRange.from_half_open(first, last))
+    else:
+        headers["X-Paging-Timerange"] = "()"
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.post("/flows/{flow_id}/segments")
+async def post_segments(request: Request, flow_id: str) -> Response:
+    c = ctx(request)
+    flow = await load_flow(request, flow_id)
+    raw = await json_body(request)
+    posted = validate(_SEGMENT_POSTS, raw, "segment")
+    posts = posted if isinstance(posted, list) else [posted]
+    if flow.read_only:
+        raise forbidden(f"flow {flow_id} is read-only")
+    if not flow.container:
+        raise bad_request(f"flow {flow_id} has no container, so segments cannot be added to it")
+    if not posts:
+        return Response(status_code=201)
+    body = {"segments": [p.model_dump(mode="json", exclude_none=True) for p in posts]}
+    result = await c.commands.execute(CommandKind.ADD_SEGMENTS, flow_id, body)
+    failed = result.get("failed_segments") or []
+    if not failed:
+        return Response(status_code=201)
+    if len(failed) == len(posts):
+        summary = "; ".join(f"{f['timerange']}: {f['error']['summary']}" for f in failed[:10])
+        raise bad_request(f"no segment was added: {summary}", failed[0]["error"]["type"])
+    return Response(orjson.dumps({"failed_segments": failed}), status_code=200, media_type="application/json")
+
+
+@router.post("/flows/{flow_id}/storage")
+async def post_storage(request: Request, flow_id: str) -> Response:
+    c = ctx(request)
+    flow = await load_flow(request, flow_id)
+    raw = await json_body(request) if (await request.body()).strip() else {}
+    post = validate(_STORAGE_POST, raw, "storage request")
+    if flow.read_only:
+        raise forbidden(f"flow {flow_id} is read-only")
+    if not flow.container:
+        raise bad_request(f"flow {flow_id} has no container, so it cannot have media objects")
+    if post.limit is not None and post.object_ids is not None:
+        raise bad_request("give either limit or object_ids, not both")
+    if post.storage_id is not None and str(post.storage_id) != c.backend.id:
+        raise bad_request(f"storage_id {post.storage_id} is not a storage backend of this service")
+    if post.presigned is False:
+        raise bad_request("this storage backend only offers presigned URLs")
+    if post.object_ids is not None:
+        ids = post.object_ids
+        if not ids or len(ids) > MAX_ALLOCATION or len(set(ids)) != len(ids) or not all(ids):
+            raise bad_request(f"object_ids must be 1 to {MAX_ALLOCATION} distinct non-empty strings")
+    else:
+        count = post.limit if post.limit is not None else DEFAULT_ALLOCATION
+        if not 1 <= count <= MAX_ALLOCATION:
+            raise bad_request(f"limit must be between 1 and {MAX_ALLOCATION}")
+        ids = [str(uuid.uuid4()) for _ in range(count)]
+    content_type = post.content_type or flow.container
+    await c.commands.execute(CommandKind.ALLOCATE_STORAGE, flow_id, {
+        "object_ids": ids, "storage_id": c.backend.id, "content_type": post.content_type})
+    expires = int(time.time()) + c.settings.presigned_url_timeout_s
+    base = c.settings.api_base_url
+    media_objects = [{
+        "object_id": object_id,
+        "put_url": {"url": c.signer.sign_url(base, "PUT", object_id, expires), "content-type": content_type},
+        "presigned": True,
+    } for object_id in ids]
+    return Response(orjson.dumps({"media_objects": media_objects}), status_code=201, media_type="application/json")

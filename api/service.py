@@ -1,0 +1,40 @@
+"""`/`, `/service` and `/service/storage-backends`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+
+from api.context import ctx
+from schemas.timing import format_timestamp, NS_PER_SEC
+
+router = APIRouter()
+
+API_VERSION = "8.2"
+
+
+@router.api_route("/", methods=["GET", "HEAD"])
+async def root() -> ORJSONResponse:
+    return ORJSONResponse(["service", "flows", "sources"])
+
+
+@router.api_route("/service", methods=["GET", "HEAD"])
+async def service(request: Request) -> ORJSONResponse:
+    settings = ctx(request).settings
+    return ORJSONResponse({
+        "type": "urn:x-tams:service.pipeline",
+        "api_version": API_VERSION,
+        "service_version": "0.1.0",
+        "name": settings.service_name,
+        "min_object_timeout": format_timestamp(settings.min_object_timeout_s * NS_PER_SEC),
+        "min_presigned_url_timeout": format_timestamp(settings.presigned_url_timeout_s * NS_PER_SEC),
+    })
+
+
+@router.api_route("/service/storage-backends", methods=["GET", "HEAD"])
+async def storage_backends(request: Request) -> ORJSONResponse:
+    backend = ctx(request).backend
+    body = [{"id": backend.id, "label": backend.label, "store_type": backend.store_type,
+             "provider": backend.provider, "store_product": backend.store_product, "default_storage": True}]
+    return ORJSONResponse(body, headers={"X-Paging-Limit": "100", "X-Paging-Count": "1",
+                                         "X-Paging-Reverse-Order": "false"})

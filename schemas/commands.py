@@ -1,0 +1,42 @@
+"""Commands: REST writes the API puts on `tams.commands` for the agent that owns the flow, and their replies."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.deadletter import RejectReason
+
+
+class CommandKind(StrEnum):
+    PUT_FLOW = "put_flow"
+    ALLOCATE_STORAGE = "allocate_storage"
+    ADD_SEGMENTS = "add_segments"
+
+
+class Command(BaseModel):
+    """One write for one flow. `body` is the already-validated REST body, in TAMS wire form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command_id: str = Field(min_length=1, max_length=200, description="Idempotency key and reply correlation.")
+    kind: CommandKind
+    flow_id: UUID
+    reply_to: str | None = Field(default=None, description="Topic to publish the CommandReply on.")
+    issued_at: str
+    body: dict[str, Any]
+
+
+class CommandReply(BaseModel):
+    """The outcome of a command: applied (with a result) or rejected with a reason."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command_id: str
+    ok: bool
+    reason: RejectReason | None = None
+    detail: str | None = None
+    result: dict[str, Any] = Field(default_factory=dict)

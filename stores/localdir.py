@@ -1,0 +1,256 @@
+"""A `MediaStore` over a local directory.
+
+Layout: the object stored under `key` lives at ``root/ab/cd/<sha256(key) hex>``, where ``ab``
+and ``cd`` are the first four hex digits. The key itself never becomes part of a path, so keys
+may hold ``/``, ``..``, NUL, any unicode, and be of any length.
+
+Writes are atomic: the bytes go to a uniquely named temporary file in the object's directory,
+which is fsynced and then renamed over the object with ``os.replace``. A reader therefore sees
+either the old object or the new one, never a mix, and concurrent writers of one key leave one
+of their objects whole (the last rename wins). With ``fsync=True`` a put returns only after the
+file, its directory entry and any directories it created are on stable storage.
+
+All blocking file work runs in a thread pool owned by the store (``max_workers`` threads), never
+on the event loop. The store keeps no loop-bound state, so it may be used from several loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from stores.errors import MediaNotFound
+from stores.media import MediaInfo
+
+__all__ = ["LocalMediaStore"]
+
+# Size of the pieces `read_range` yields.
+CHUNK_SIZE = 256 * 1024
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class LocalMediaStore:
+    """Object bytes in files under `root`; see the module docstring for layout and guarantees."""
+
+    def __init__(self, root: Path, *, fsync: bool = True, max_workers: int = 8) -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        root = Path(root)
+        existed = root.is_dir()
+        root.mkdir(parents=True, exist_ok=True)
+        self._root = str(root.resolve())
+        self._fsync = fsync
+        if fsync and not existed:
+            _fsync_dir(os.path.dirname(self._root))
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="local-media")
+        self._closed = False
+        # Directories that exist and whose own entry in their parent is known to be durable.
+        # Only ever added to (set.add is atomic under the GIL), and only after that fsync.
+        self._ready_dirs: set[str] = {self._root}
+
+    @property
+    def root(self) -> Path:
+        return Path(self._root)
+
+    def path_for(self, key: str) -> Path:
+        """Where the object for `key` is (or would be) stored."""
+        return Path(self._locate(key)[1])
+
+    # ---- helpers (the underscore-prefixed `_do_*` methods run in the pool) ----
+
+    def _locate(self, key: str) -> tuple[str, str]:
+        if not isinstance(key, str):
+            raise TypeError(f"media keys are str, not {type(key).__name__}")
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        directory = f"{self._root}/{digest[:2]}/{digest[2:4]}"
+        return directory, f"{directory}/{digest}"
+
+    async def _run(self, fn, *args):
+        if self._closed:
+            raise RuntimeError("the media store is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def _missing_dirs(self, directory: str) -> list[str]:
+        """The object directory and its parent, outermost first, that are not yet known durable."""
+        if directory in self._ready_dirs:
+            return []
+        parent = os.path.dirname(directory)
+        return [parent, directory] if parent not in self._ready_dirs else [directory]
+
+    def _prepare_dirs(self, dirs: Iterable[str]) -> None:
+        """Create `dirs` (outermost first) if needed; the caller then fsyncs their parents."""
+        for d in dirs:
+            try:
+                os.mkdir(d)
+            except FileExistsError:
+                pass
+
+    def _sync_and_mark(self, leaf_dirs: set[str], new_dirs: set[str]) -> None:
+        """Make renames in `leaf_dirs` and the entries of `new_dirs` durable (one thread)."""
+        if self._fsync:
+            for d in leaf_dirs | {os.path.dirname(d) for d in new_dirs}:
+                _fsync_dir(d)
+        self._ready_dirs.update(new_dirs)
+
+    def _write_file(self, directory: str, path: str, data: bytes) -> None:
+        """Atomically replace `path` with `data` (the file itself fsynced; not the directory)."""
+        tmp = f"{directory}/.{os.path.basename(path)[:16]}.{secrets.token_hex(8)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o644)
+        try:
+            try:
+                _write_all(fd, data)
+                if self._fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def _do_put(self, key: str, data: bytes) -> MediaInfo:
+        directory, path = self._locate(key)
+        new_dirs = self._missing_dirs(directory)
+        self._prepare_dirs(new_dirs)
+        self._write_file(directory, path, data)
+        self._sync_and_mark({directory}, set(new_dirs))
+        return MediaInfo(key=key, size=len(data))
+
+    def _do_stat_size(self, key: str, path: str) -> int:
+        try:
+            return os.stat(path).st_size
+        except FileNotFoundError:
+            raise MediaNotFound(f"no media object is stored under key {key!r}") from None
+
+    def _do_open(self, key: str, path: str) -> int:
+        try:
+            return os.open(path, os.O_RDONLY | _O_CLOEXEC)
+        except FileNotFoundError:
+            raise MediaNotFound(f"no media object is stored under key {key!r}") from None
+
+    def _do_delete(self, directory: str, path: str) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return
+        if self._fsync:
+            _fsync_dir(directory)
+
+    # ---- MediaStore ----
+
+    async def put(self, key: str, data: bytes) -> MediaInfo:
+        return await self._run(self._do_put, key, data)
+
+    async def put_many(self, items: list[tuple[str, bytes]]) -> list[MediaInfo]:
+        """Write all files concurrently in the pool, then fsync each touched directory once.
+
+        If a key appears more than once the last item wins. If any write fails the others
+        still complete (and are made durable) before the first error is raised.
+        """
+        if not items:
+            return []
+        last: dict[str, bytes] = {}
+        for key, data in items:
+            last[key] = data
+        located = {key: self._locate(key) for key in last}
+
+        # An insertion-ordered set: each parent precedes its children, so one thread can
+        # create them in order.
+        new_dirs: dict[str, None] = {}
+        for directory, _ in located.values():
+            for d in self._missing_dirs(directory):
+                new_dirs[d] = None
+        if new_dirs:
+            await self._run(self._prepare_dirs, list(new_dirs))
+
+        results = await asyncio.gather(
+            *(self._run(self._write_file, d, p, last[k]) for k, (d, p) in located.items()),
+            return_exceptions=True,
+        )
+        written = [k for k, r in zip(located, results) if not isinstance(r, BaseException)]
+        leaf_dirs = {located[k][0] for k in written}
+        # New directories that hold no successfully written object are made durable too; that
+        # is harmless and keeps the bookkeeping simple.
+        if self._fsync:
+            to_sync = leaf_dirs | {os.path.dirname(d) for d in new_dirs}
+            await asyncio.gather(*(self._run(_fsync_dir, d) for d in to_sync))
+        self._ready_dirs.update(new_dirs)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return [MediaInfo(key=key, size=len(last[key])) for key, _ in items]
+
+    async def info(self, key: str) -> MediaInfo:
+        _, path = self._locate(key)
+        return MediaInfo(key=key, size=await self._run(self._do_stat_size, key, path))
+
+    async def exists(self, key: str) -> bool:
+        _, path = self._locate(key)
+        return await self._run(os.path.isfile, path)
+
+    async def read_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Yield bytes [start, end) of the object in chunks of at most `CHUNK_SIZE`.
+
+        The file is opened once, so the bytes all come from one version of the object even
+        if it is replaced meanwhile. A range reaching past the end stops at the end.
+        """
+        if start < 0 or end < start:
+            raise ValueError(f"invalid byte range [{start}, {end})")
+        _, path = self._locate(key)
+        fd = await self._run(self._do_open, key, path)
+        pending: asyncio.Future | None = None
+        try:
+            pos = start
+            while pos < end:
+                if self._closed:
+                    raise RuntimeError("the media store is closed")
+                pending = asyncio.get_running_loop().run_in_executor(
+                    self._pool, os.pread, fd, min(CHUNK_SIZE, end - pos), pos
+                )
+                chunk = await pending
+                pending = None
+                if not chunk:
+                    break
+                pos += len(chunk)
+                yield chunk
+        finally:
+            if pending is not None and not pending.done():
+                # Cancelled while a read is in flight: close once the thread is done with fd.
+                pending.add_done_callback(lambda _f: os.close(fd))
+            else:
+                os.close(fd)
+
+    async def delete(self, key: str) -> None:
+        directory, path = self._locate(key)
+        await self._run(self._do_delete, directory, path)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.to_thread(self._pool.shutdown, wait=True)

@@ -1,0 +1,200 @@
+"""The metadata-store contract, in domain terms, shaped so VAST DB can implement it efficiently.
+
+Rules the contract keeps so every backend can honour it:
+- Each method is one unit of work (one transaction); callers never span transactions.
+- Time is int64 nanoseconds, half-open `[start_ns, end_ns)`. Timerange queries are three ANDed
+  single-column range tests (flow == f, start < q_end, end > q_start) plus a lower bound on start
+  from the flow's longest segment, which VAST can push down and SQL can serve from (flow, start).
+- No reliance on unique keys or conditional writes: the single writer per flow (the agent owning
+  the flow's partition) is what keeps segments from overlapping and ids unique.
+- Ordering and paging are keyset on start_ns; a backend without ORDER BY sorts a bounded window.
+- Failures are typed (`stores.errors`); infrastructure errors propagate unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRecord:
+    """A flow as stored: its document (TAMS wire form, without server-computed fields) and bookkeeping."""
+
+    doc: dict[str, Any]
+    created_ns: int
+    metadata_updated_ns: int
+    segments_updated_ns: int | None
+    extent: tuple[int, int] | None  # half-open hull of all segments; None when the flow has none
+    max_segment_ns: int
+    segment_count: int
+
+    @property
+    def id(self) -> str:
+        return self.doc["id"]
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self.doc.get("read_only", False))
+
+    @property
+    def container(self) -> str | None:
+        return self.doc.get("container")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    doc: dict[str, Any]
+    created_ns: int
+    updated_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectAllocation:
+    """An object id handed out by POST /flows/{id}/storage, not yet used by a segment."""
+
+    object_id: str
+    storage_id: str
+    flow_id: str
+    content_type: str | None
+    created_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRecord:
+    object_id: str
+    storage_id: str
+    allocated_by_flow: str | None
+    content_type: str | None
+    created_ns: int
+    registered: bool
+    timerange: str | None = None  # the object's own timeline, fixed at first registration
+    key_frame_count: int | None = None
+    init_object_id: str | None = None
+    first_referenced_by_flow: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRegistration:
+    """First use of an object by a segment: fixes its timeline and creates the record if it is new."""
+
+    object_id: str
+    storage_id: str
+    flow_id: str
+    timerange: str
+    key_frame_count: int | None
+    init_object_id: str | None
+    content_type: str | None
+    size: int | None
+    created_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewSegment:
+    """A segment ready to store: `doc` is its JSON wire form without get_urls and object_timerange."""
+
+    start_ns: int
+    end_ns: int
+    object_id: str
+    init_object_id: str | None
+    object_timerange: str | None
+    doc: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSegment:
+    start_ns: int
+    end_ns: int
+    object_id: str
+    init_object_id: str | None
+    object_timerange: str | None
+    doc: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentQuery:
+    flow_id: str
+    start_ns: int  # half-open overlap window
+    end_ns: int
+    object_id: str | None = None
+    reverse: bool = False
+    limit: int = 100
+    after_start_ns: int | None = None  # keyset cursor: start_ns of the last segment of the previous page
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPage:
+    segments: list[StoredSegment]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentCommit:
+    """Everything one batch changes for one flow, applied atomically."""
+
+    flow_id: str
+    segments: Sequence[NewSegment]
+    objects: Sequence[ObjectRegistration] = ()
+    event_ids: Sequence[str] = ()
+    now_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FlowQuery:
+    limit: int = 100
+    after_id: str | None = None
+    source_id: str | None = None
+    filters: dict[str, str] = field(default_factory=dict)
+
+
+class MetadataStore(Protocol):
+    async def open(self) -> None:
+        """Create the schema if needed (additive migrations only)."""
+        ...
+
+    async def close(self) -> None: ...
+
+    # flows and sources
+    async def get_flow(self, flow_id: str) -> FlowRecord:
+        """Raises NotFound."""
+        ...
+
+    async def put_flow(self, doc: dict[str, Any], now_ns: int) -> bool:
+        """Create or replace a flow, creating its source implicitly; True when the flow was created."""
+        ...
+
+    async def list_flows(self, query: FlowQuery) -> list[FlowRecord]: ...
+
+    async def get_source(self, source_id: str) -> SourceRecord:
+        """Raises NotFound."""
+        ...
+
+    # objects
+    async def allocate_objects(self, allocations: Sequence[ObjectAllocation]) -> None:
+        """Record new allocations; raises Conflict (and records none) if any id exists already."""
+        ...
+
+    async def get_objects(self, object_ids: Collection[str]) -> dict[str, ObjectRecord]:
+        """The known objects among `object_ids` (missing ids are simply absent)."""
+        ...
+
+    # segments
+    async def applied_event_ids(self, flow_id: str, event_ids: Collection[str]) -> set[str]:
+        """Which of these event ids were already applied to the flow."""
+        ...
+
+    async def overlapping_segments(self, flow_id: str, start_ns: int, end_ns: int) -> list[StoredSegment]:
+        """All segments of the flow that overlap the half-open window, unpaged, in any order."""
+        ...
+
+    async def commit_segments(self, commit: SegmentCommit) -> None:
+        """Insert segments, register objects, record event ids and update flow stats, atomically."""
+        ...
+
+    async def list_segments(self, query: SegmentQuery) -> SegmentPage:
+        """One page of segments overlapping the window, ordered by start (descending if reverse)."""
+        ...
+
+    async def count_segments(self, flow_id: str) -> int: ...

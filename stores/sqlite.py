@@ -1,0 +1,355 @@
+"""The embedded metadata store: SQLite in WAL mode.
+
+One writer thread owns the only write connection (the agent is the single writer anyway); reads
+run on a small pool of threads with a connection each, so API queries never block the event loop
+and never wait for a write. Segments live in a WITHOUT ROWID table clustered on (flow_id, start_ns):
+a timerange query is one index range scan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from schemas.timing import INT64_MIN
+from stores.errors import Conflict, NotFound
+from stores.metadata import (
+    FlowQuery,
+    FlowRecord,
+    ObjectAllocation,
+    ObjectRecord,
+    SegmentCommit,
+    SegmentPage,
+    SegmentQuery,
+    SourceRecord,
+    StoredSegment,
+)
+
+T = TypeVar("T")
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS sources (
+        id TEXT PRIMARY KEY, format TEXT NOT NULL, label TEXT,
+        created_ns INTEGER NOT NULL, updated_ns INTEGER NOT NULL, doc TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS flows (
+        id TEXT PRIMARY KEY, source_id TEXT NOT NULL, format TEXT NOT NULL, codec TEXT, container TEXT,
+        label TEXT, read_only INTEGER NOT NULL DEFAULT 0,
+        created_ns INTEGER NOT NULL, metadata_updated_ns INTEGER NOT NULL, segments_updated_ns INTEGER,
+        tr_start_ns INTEGER, tr_end_ns INTEGER,
+        max_segment_ns INTEGER NOT NULL DEFAULT 0, segment_count INTEGER NOT NULL DEFAULT 0,
+        doc TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS flows_by_source ON flows(source_id)",
+    """CREATE TABLE IF NOT EXISTS segments (
+        flow_id TEXT NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
+        object_id TEXT NOT NULL, init_object_id TEXT, object_timerange TEXT, doc TEXT NOT NULL,
+        PRIMARY KEY (flow_id, start_ns)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS segments_by_object ON segments(object_id)",
+    """CREATE TABLE IF NOT EXISTS objects (
+        id TEXT PRIMARY KEY, storage_id TEXT NOT NULL, allocated_by_flow TEXT, content_type TEXT,
+        created_ns INTEGER NOT NULL, registered INTEGER NOT NULL DEFAULT 0, timerange TEXT,
+        key_frame_count INTEGER, init_object_id TEXT, first_referenced_by_flow TEXT, size INTEGER
+        ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS applied_events (
+        flow_id TEXT NOT NULL, event_id TEXT NOT NULL, applied_ns INTEGER NOT NULL,
+        PRIMARY KEY (flow_id, event_id)) WITHOUT ROWID""",
+]
+
+FLOW_COLUMNS = (
+    "doc, created_ns, metadata_updated_ns, segments_updated_ns, tr_start_ns, tr_end_ns, max_segment_ns, segment_count"
+)
+SEGMENT_COLUMNS = "start_ns, end_ns, object_id, init_object_id, object_timerange, doc"
+OBJECT_COLUMNS = (
+    "id, storage_id, allocated_by_flow, content_type, created_ns, registered, timerange, key_frame_count, "
+    "init_object_id, first_referenced_by_flow, size"
+)
+# Below this the `start - longest segment` bound could overflow int64, and it prunes nothing anyway.
+_UNBOUNDED_BELOW = INT64_MIN // 2
+
+
+def _flow(row: tuple[Any, ...]) -> FlowRecord:
+    doc, created, updated, seg_updated, tr_start, tr_end, max_seg, count = row
+    return FlowRecord(
+        doc=orjson.loads(doc), created_ns=created, metadata_updated_ns=updated, segments_updated_ns=seg_updated,
+        extent=None if tr_start is None else (tr_start, tr_end), max_segment_ns=max_seg, segment_count=count,
+    )
+
+
+def _object(row: tuple[Any, ...]) -> ObjectRecord:
+    return ObjectRecord(
+        object_id=row[0], storage_id=row[1], allocated_by_flow=row[2], content_type=row[3], created_ns=row[4],
+        registered=bool(row[5]), timerange=row[6], key_frame_count=row[7], init_object_id=row[8],
+        first_referenced_by_flow=row[9], size=row[10],
+    )
+
+
+def _segment(row: tuple[Any, ...]) -> StoredSegment:
+    return StoredSegment(row[0], row[1], row[2], row[3], row[4], row[5].encode() if isinstance(row[5], str) else row[5])
+
+
+class SqliteMetadataStore:
+    """`MetadataStore` on one SQLite file, shared by the worker (writes) and API processes (reads)."""
+
+    def __init__(self, path: Path, *, readers: int = 4) -> None:
+        self.path = Path(path)
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._readers = ThreadPoolExecutor(readers, thread_name_prefix="sqlite-reader")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._connect()))
+
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        return await asyncio.get_running_loop().run_in_executor(self._writer, run)
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+        def create(conn: sqlite3.Connection) -> None:
+            for statement in SCHEMA:
+                conn.execute(statement)
+
+        await self._write(create)
+
+    async def close(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._readers.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+    # -- flows and sources ----------------------------------------------------------------------
+
+    async def get_flow(self, flow_id: str) -> FlowRecord:
+        def query(conn: sqlite3.Connection) -> FlowRecord:
+            row = conn.execute(f"SELECT {FLOW_COLUMNS} FROM flows WHERE id = ?", (flow_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"flow {flow_id} does not exist")
+            return _flow(row)
+
+        return await self._read(query)
+
+    async def put_flow(self, doc: dict[str, Any], now_ns: int) -> bool:
+        flow_id, source_id = doc["id"], doc["source_id"]
+        body = orjson.dumps(doc).decode()
+
+        def upsert(conn: sqlite3.Connection) -> bool:
+            source = conn.execute("SELECT format FROM sources WHERE id = ?", (source_id,)).fetchone()
+            if source is None:
+                source_doc = orjson.dumps({"id": source_id, "format": doc["format"]}).decode()
+                conn.execute(
+                    "INSERT INTO sources (id, format, created_ns, updated_ns, doc) VALUES (?, ?, ?, ?, ?)",
+                    (source_id, doc["format"], now_ns, now_ns, source_doc),
+                )
+            elif source[0] != doc["format"]:
+                raise Conflict(f"source {source_id} has format {source[0]}, the flow has {doc['format']}")
+            values = (source_id, doc["format"], doc.get("codec"), doc.get("container"), doc.get("label"),
+                      int(bool(doc.get("read_only"))), now_ns, body, flow_id)
+            cur = conn.execute(
+                "UPDATE flows SET source_id=?, format=?, codec=?, container=?, label=?, read_only=?, "
+                "metadata_updated_ns=?, doc=? WHERE id=?", values,
+            )
+            if cur.rowcount:
+                return False
+            conn.execute(
+                "INSERT INTO flows (source_id, format, codec, container, label, read_only, metadata_updated_ns, doc,"
+                " id, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, now_ns),
+            )
+            return True
+
+        return await self._write(upsert)
+
+    async def list_flows(self, query: FlowQuery) -> list[FlowRecord]:
+        def run(conn: sqlite3.Connection) -> list[FlowRecord]:
+            where, args = ["id > ?"], [query.after_id or ""]
+            if query.source_id:
+                where.append("source_id = ?")
+                args.append(query.source_id)
+            for column in ("format", "codec", "label"):
+                if column in query.filters:
+                    where.append(f"{column} = ?")
+                    args.append(query.filters[column])
+            sql = f"SELECT {FLOW_COLUMNS} FROM flows WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+            return [_flow(row) for row in conn.execute(sql, (*args, query.limit))]
+
+        return await self._read(run)
+
+    async def get_source(self, source_id: str) -> SourceRecord:
+        def query(conn: sqlite3.Connection) -> SourceRecord:
+            row = conn.execute("SELECT doc, created_ns, updated_ns FROM sources WHERE id = ?", (source_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"source {source_id} does not exist")
+            return SourceRecord(orjson.loads(row[0]), row[1], row[2])
+
+        return await self._read(query)
+
+    # -- objects --------------------------------------------------------------------------------
+
+    async def allocate_objects(self, allocations: Sequence[ObjectAllocation]) -> None:
+        def insert(conn: sqlite3.Connection) -> None:
+            ids = [a.object_id for a in allocations]
+            taken = _existing(conn, "SELECT id FROM objects WHERE id IN ({})", ids)
+            if taken:
+                raise Conflict(f"object ids already exist: {', '.join(sorted(taken)[:5])}")
+            conn.executemany(
+                "INSERT INTO objects (id, storage_id, allocated_by_flow, content_type, created_ns) VALUES (?,?,?,?,?)",
+                [(a.object_id, a.storage_id, a.flow_id, a.content_type, a.created_ns) for a in allocations],
+            )
+
+        await self._write(insert)
+
+    async def get_objects(self, object_ids: Collection[str]) -> dict[str, ObjectRecord]:
+        ids = list(object_ids)
+
+        def query(conn: sqlite3.Connection) -> dict[str, ObjectRecord]:
+            found: dict[str, ObjectRecord] = {}
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE id IN ({marks})", chunk):
+                    found[row[0]] = _object(row)
+            return found
+
+        return await self._read(query) if ids else {}
+
+    # -- segments -------------------------------------------------------------------------------
+
+    async def applied_event_ids(self, flow_id: str, event_ids: Collection[str]) -> set[str]:
+        ids = list(event_ids)
+        if not ids:
+            return set()
+        return await self._read(
+            lambda conn: _existing(
+                conn, "SELECT event_id FROM applied_events WHERE flow_id = ? AND event_id IN ({})", ids, flow_id
+            )
+        )
+
+    async def overlapping_segments(self, flow_id: str, start_ns: int, end_ns: int) -> list[StoredSegment]:
+        query = SegmentQuery(flow_id, start_ns, end_ns, limit=-1)
+        sql, args = _segment_sql(query)
+        return await self._read(lambda conn: [_segment(r) for r in conn.execute(sql, args)])
+
+    async def commit_segments(self, commit: SegmentCommit) -> None:
+        segments = commit.segments
+        if not segments and not commit.event_ids:
+            return
+        now = commit.now_ns
+
+        def apply(conn: sqlite3.Connection) -> None:
+            if segments:
+                conn.executemany(
+                    f"INSERT INTO segments (flow_id, {SEGMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(commit.flow_id, s.start_ns, s.end_ns, s.object_id, s.init_object_id, s.object_timerange,
+                      s.doc.decode()) for s in segments],
+                )
+                start = min(s.start_ns for s in segments)
+                end = max(s.end_ns for s in segments)
+                longest = max(s.end_ns - s.start_ns for s in segments)
+                conn.execute(
+                    "UPDATE flows SET tr_start_ns = min(coalesce(tr_start_ns, ?), ?),"
+                    " tr_end_ns = max(coalesce(tr_end_ns, ?), ?), max_segment_ns = max(max_segment_ns, ?),"
+                    " segment_count = segment_count + ?, segments_updated_ns = ? WHERE id = ?",
+                    (start, start, end, end, longest, len(segments), now, commit.flow_id),
+                )
+            if commit.objects:
+                conn.executemany(
+                    "INSERT INTO objects (id, storage_id, allocated_by_flow, content_type, created_ns, registered,"
+                    " timerange, key_frame_count, init_object_id, first_referenced_by_flow, size)"
+                    " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (id) DO UPDATE SET registered = 1, timerange = excluded.timerange,"
+                    " key_frame_count = excluded.key_frame_count, init_object_id = excluded.init_object_id,"
+                    " first_referenced_by_flow = excluded.first_referenced_by_flow,"
+                    " size = coalesce(excluded.size, objects.size) WHERE objects.registered = 0",
+                    [(o.object_id, o.storage_id, o.flow_id, o.content_type, o.created_ns, o.timerange,
+                      o.key_frame_count, o.init_object_id, o.flow_id, o.size) for o in commit.objects],
+                )
+            if commit.event_ids:
+                conn.executemany(
+                    "INSERT OR IGNORE INTO applied_events (flow_id, event_id, applied_ns) VALUES (?, ?, ?)",
+                    [(commit.flow_id, e, now) for e in commit.event_ids],
+                )
+
+        await self._write(apply)
+
+    async def list_segments(self, query: SegmentQuery) -> SegmentPage:
+        probe = SegmentQuery(**{**_fields(query), "limit": query.limit + 1})
+        sql, args = _segment_sql(probe)
+        rows = await self._read(lambda conn: conn.execute(sql, args).fetchall())
+        more = len(rows) > query.limit
+        return SegmentPage([_segment(r) for r in rows[: query.limit]], more)
+
+    async def count_segments(self, flow_id: str) -> int:
+        return await self._read(
+            lambda conn: conn.execute("SELECT count(*) FROM segments WHERE flow_id = ?", (flow_id,)).fetchone()[0]
+        )
+
+
+def _fields(query: SegmentQuery) -> dict[str, Any]:
+    return {name: getattr(query, name) for name in SegmentQuery.__dataclass_fields__}
+
+
+def _segment_sql(q: SegmentQuery) -> tuple[str, tuple[Any, ...]]:
+    """The keyset range scan on (flow_id, start_ns), bounded below by the flow's longest segment."""
+    where = ["flow_id = ?", "start_ns < ?", "end_ns > ?"]
+    args: list[Any] = [q.flow_id, q.end_ns, q.start_ns]
+    if q.start_ns > _UNBOUNDED_BELOW:
+        where.append("start_ns >= ? - (SELECT max_segment_ns FROM flows WHERE id = ?)")
+        args += [q.start_ns, q.flow_id]
+    if q.after_start_ns is not None:
+        where.append("start_ns < ?" if q.reverse else "start_ns > ?")
+        args.append(q.after_start_ns)
+    if q.object_id is not None:
+        where.append("object_id = ?")
+        args.append(q.object_id)
+    order = "DESC" if q.reverse else "ASC"
+    sql = f"SELECT {SEGMENT_COLUMNS} FROM segments WHERE {' AND '.join(where)} ORDER BY start_ns {order}"
+    if q.limit >= 0:
+        sql += " LIMIT ?"
+        args.append(q.limit)
+    return sql, tuple(args)
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _existing(conn: sqlite3.Connection, template: str, ids: list[str], *prefix: Any) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(ids):
+        sql = template.format(",".join("?" * len(chunk)))
+        found.update(row[0] for row in conn.execute(sql, (*prefix, *chunk)))
+    return found
