@@ -64,6 +64,7 @@ class LocalMediaStore:
         self._fsync = fsync
         if fsync and not existed:
             _fsync_dir(os.path.dirname(self._root))
+        self._workers = max_workers
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="local-media")
         self._closed = False
         # Directories that exist and whose own entry in their parent is known to be durable.
@@ -161,6 +162,44 @@ class LocalMediaStore:
         if self._fsync:
             _fsync_dir(directory)
 
+    def _make_dir_groups(self, groups: list[list[str]]) -> list[None]:
+        for group in groups:
+            self._prepare_dirs(group)
+        return [None] * len(groups)
+
+    def _write_files(self, jobs: list[tuple[str, str, bytes]]) -> list[BaseException | None]:
+        errors: list[BaseException | None] = []
+        for directory, path, data in jobs:
+            try:
+                self._write_file(directory, path, data)
+            except Exception as exc:  # reported per item by put_many
+                errors.append(exc)
+            else:
+                errors.append(None)
+        return errors
+
+    def _fsync_dirs(self, dirs: list[str]) -> list[None]:
+        for d in dirs:
+            _fsync_dir(d)
+        return [None] * len(dirs)
+
+    async def _spread(self, fn, things: list, per_job: int = 16) -> list:
+        """``fn`` maps a list of things to a list of results; run it over `things` in the pool.
+
+        Up to `max_workers` lanes run concurrently, each submitting `per_job` things per job.
+        """
+        lanes = min(len(things), self._workers)
+        bounds = [len(things) * i // lanes for i in range(lanes + 1)]
+
+        async def lane(part: list) -> list:
+            out: list = []
+            for i in range(0, len(part), per_job):
+                out.extend(await self._run(fn, part[i : i + per_job]))
+            return out
+
+        parts = await asyncio.gather(*(lane(things[bounds[i] : bounds[i + 1]]) for i in range(lanes)))
+        return [r for part in parts for r in part]
+
     # ---- MediaStore ----
 
     async def put(self, key: str, data: bytes) -> MediaInfo:
@@ -169,6 +208,8 @@ class LocalMediaStore:
     async def put_many(self, items: list[tuple[str, bytes]]) -> list[MediaInfo]:
         """Write all files concurrently in the pool, then fsync each touched directory once.
 
+        Work is spread over `max_workers` lanes that each hand the pool a few files at a time,
+        so a large batch never queues ahead of other callers by more than one job per lane.
         If a key appears more than once the last item wins. If any write fails the others
         still complete (and are made durable) before the first error is raised.
         """
@@ -179,30 +220,27 @@ class LocalMediaStore:
             last[key] = data
         located = {key: self._locate(key) for key in last}
 
-        # An insertion-ordered set: each parent precedes its children, so one thread can
-        # create them in order.
-        new_dirs: dict[str, None] = {}
+        # Directories to create, grouped by top-level directory, each parent before its child.
+        groups: dict[str, dict[str, None]] = {}
         for directory, _ in located.values():
+            top = os.path.dirname(directory)
             for d in self._missing_dirs(directory):
-                new_dirs[d] = None
-        if new_dirs:
-            await self._run(self._prepare_dirs, list(new_dirs))
+                groups.setdefault(top, {})[d] = None
+        new_dirs = [d for group in groups.values() for d in group]
+        if groups:
+            await self._spread(self._make_dir_groups, [list(g) for g in groups.values()])
 
-        results = await asyncio.gather(
-            *(self._run(self._write_file, d, p, last[k]) for k, (d, p) in located.items()),
-            return_exceptions=True,
-        )
-        written = [k for k, r in zip(located, results) if not isinstance(r, BaseException)]
-        leaf_dirs = {located[k][0] for k in written}
-        # New directories that hold no successfully written object are made durable too; that
-        # is harmless and keeps the bookkeeping simple.
+        jobs = [(d, p, last[k]) for k, (d, p) in located.items()]
+        errors = await self._spread(self._write_files, jobs)
         if self._fsync:
-            to_sync = leaf_dirs | {os.path.dirname(d) for d in new_dirs}
-            await asyncio.gather(*(self._run(_fsync_dir, d) for d in to_sync))
+            to_sync = {d for (d, _, _), e in zip(jobs, errors) if e is None}
+            to_sync.update(os.path.dirname(d) for d in new_dirs)
+            await self._spread(self._fsync_dirs, sorted(to_sync))
+        # New directories that received no object are marked too: they were made durable above.
         self._ready_dirs.update(new_dirs)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
+        for e in errors:
+            if e is not None:
+                raise e
         return [MediaInfo(key=key, size=len(last[key])) for key, _ in items]
 
     async def info(self, key: str) -> MediaInfo:

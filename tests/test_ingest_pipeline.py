@@ -59,6 +59,10 @@ async def build_run(http: httpx.AsyncClient, flows: list[str], per_flow: int
     return events
 
 
+async def stored(http: httpx.AsyncClient, flows: list[str]) -> int:
+    return sum([len(await all_segments(http, f)) for f in flows])
+
+
 def assert_exactly_once(found: dict[str, list[dict]], per_flow: int) -> None:
     for flow_id, segments in found.items():
         ranges = [s["timerange"] for s in segments]
@@ -103,10 +107,10 @@ async def test_worker_killed_midway_still_gives_each_segment_exactly_once(
 
     publishing = asyncio.create_task(publish_steadily())
     try:
-        while sum(len(await all_segments(http, f)) for f in flows) < 2000:
+        while await stored(http, flows) < 2000:
             await asyncio.sleep(0.05)
         stack.kill_worker()
-        stored_at_kill = sum(len(await all_segments(http, f)) for f in flows)
+        stored_at_kill = await stored(http, flows)
         assert stored_at_kill < 10_000, "the run finished before the kill; the test proves nothing"
         stack.start_worker()
         await publishing
@@ -145,8 +149,9 @@ async def test_each_kind_of_bad_event_is_dead_lettered_with_its_reason_and_good_
     try:
         await (await publisher.send("tams.ingest.segments", key, good_first))
         for value in bad.values():
-            await (await publisher.send("tams.ingest.segments", str(orjson.loads(value)["flow_id"]).encode()
-                                        if value.startswith(b"{") else key, value))
+            header = value.split(b"\n", 1)[0]
+            owner = orjson.loads(header)["flow_id"].encode() if header.startswith(b"{") else key
+            await (await publisher.send("tams.ingest.segments", owner, value))
         await (await publisher.send("tams.ingest.segments", key, good_last))
     finally:
         await publisher.stop()
