@@ -173,14 +173,14 @@ def media_router(store: MediaStore, signer: UrlSigner, *, max_upload_bytes: int)
         too_large = UploadTooLarge(f"the body is larger than the {max_upload_bytes} bytes an upload may have")
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_upload_bytes:
-            return _error(413, too_large, {"connection": "close"})
+            return _error(413, too_large)
         parts: list[bytes] = []
         received = 0
         try:
             async for part in request.stream():
                 received += len(part)
                 if received > max_upload_bytes:
-                    return _error(413, too_large, {"connection": "close"})
+                    return _error(413, too_large)
                 parts.append(part)
         except ClientDisconnect:
             return Response(status_code=400)  # nobody is listening; nothing was stored

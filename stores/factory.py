@@ -30,7 +30,7 @@ def open_media_store(settings: Settings) -> MediaStore:
     url = urlparse(settings.media_location)
     if url.scheme != "file":
         raise UnsupportedStoreUrl(f"TAMS_MEDIA_URL={settings.media_location}: supported scheme is file://")
-    return LocalMediaStore(Path(unquote(url.path)))
+    return LocalMediaStore(Path(unquote(url.path)), fsync=settings.media_fsync)
 
 
 def storage_backend_id(settings: Settings) -> str:

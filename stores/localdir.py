@@ -21,7 +21,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from stores.errors import MediaNotFound
@@ -42,6 +42,11 @@ def _fsync_dir(path: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _close_opened(opening: Future) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        os.close(opening.result())
 
 
 def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
@@ -79,7 +84,7 @@ class LocalMediaStore:
         """Where the object for `key` is (or would be) stored."""
         return Path(self._locate(key)[1])
 
-    # ---- helpers (the underscore-prefixed `_do_*` methods run in the pool) ----
+    # ---- helpers; the synchronous ones run in the pool ----
 
     def _locate(self, key: str) -> tuple[str, str]:
         if not isinstance(key, str):
@@ -88,10 +93,17 @@ class LocalMediaStore:
         directory = f"{self._root}/{digest[:2]}/{digest[2:4]}"
         return directory, f"{directory}/{digest}"
 
-    async def _run(self, fn, *args):
+    def _submit(self, fn, *args) -> Future:
         if self._closed:
             raise RuntimeError("the media store is closed")
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        return self._pool.submit(fn, *args)
+
+    async def _run(self, fn, *args):
+        return await asyncio.wrap_future(self._submit(fn, *args))
+
+    @staticmethod
+    def _pread(fd: int, size: int, offset: int) -> bytes:
+        return os.pread(fd, size, offset)
 
     def _missing_dirs(self, directory: str) -> list[str]:
         """The object directory and its parent, outermost first, that are not yet known durable."""
@@ -210,8 +222,9 @@ class LocalMediaStore:
 
         Work is spread over `max_workers` lanes that each hand the pool a few files at a time,
         so a large batch never queues ahead of other callers by more than one job per lane.
-        If a key appears more than once the last item wins. If any write fails the others
-        still complete (and are made durable) before the first error is raised.
+        If a key appears more than once the last item wins, and each item's `MediaInfo`
+        describes what is stored under its key afterwards. If any write fails the others still
+        complete (and are made durable) before the first error is raised.
         """
         if not items:
             return []
@@ -260,28 +273,30 @@ class LocalMediaStore:
         if start < 0 or end < start:
             raise ValueError(f"invalid byte range [{start}, {end})")
         _, path = self._locate(key)
-        fd = await self._run(self._do_open, key, path)
-        pending: asyncio.Future | None = None
+        opening = self._submit(self._do_open, key, path)
+        try:
+            fd = await asyncio.wrap_future(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_opened)  # the open may still complete in its thread
+            raise
+        reading: Future | None = None
         try:
             pos = start
             while pos < end:
-                if self._closed:
-                    raise RuntimeError("the media store is closed")
-                pending = asyncio.get_running_loop().run_in_executor(
-                    self._pool, os.pread, fd, min(CHUNK_SIZE, end - pos), pos
-                )
-                chunk = await pending
-                pending = None
+                reading = self._submit(self._pread, fd, min(CHUNK_SIZE, end - pos), pos)
+                chunk = await asyncio.wrap_future(reading)
+                reading = None
                 if not chunk:
                     break
                 pos += len(chunk)
                 yield chunk
         finally:
-            if pending is not None and not pending.done():
-                # Cancelled while a read is in flight: close once the thread is done with fd.
-                pending.add_done_callback(lambda _f: os.close(fd))
-            else:
+            if reading is None:
                 os.close(fd)
+            else:
+                # Abandoned with a read queued or in flight: close when that thread is done with
+                # fd (at once if it already is), so fd cannot be reused under it.
+                reading.add_done_callback(lambda _f: os.close(fd))
 
     async def delete(self, key: str) -> None:
         directory, path = self._locate(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +34,7 @@ class Settings(BaseSettings):
     url_signing_key: str = Field(default="", description="HMAC key for media URLs (default: kept in <data_dir>).")
     presigned_url_timeout_s: int = Field(default=3600, ge=30, description="Lifetime of signed media URLs.")
     min_object_timeout_s: int = Field(default=600, ge=300, description="How long an unregistered allocation lives.")
+    media_fsync: bool = Field(default=True, description="fsync each media file before its segment is committed.")
     inline_media_max_bytes: int = Field(
         default=1024 * 1024, ge=1, description="Largest media payload accepted inline in an ingest event."
     )
@@ -61,9 +63,14 @@ class Settings(BaseSettings):
             return self.url_signing_key.encode()
         path = self.data_dir / "url-signing.key"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            with path.open("x") as f:
-                f.write(secrets.token_hex(32))
-        except FileExistsError:
-            pass
+        if not path.exists():
+            # Write then link into place, so a concurrent reader never sees an empty key file.
+            staged = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+            staged.write_text(secrets.token_hex(32))
+            try:
+                os.link(staged, path)
+            except FileExistsError:
+                pass
+            finally:
+                staged.unlink()
         return path.read_text().strip().encode()
