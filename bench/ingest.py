@@ -41,16 +41,31 @@ def flow_doc(flow_id: str) -> dict[str, object]:
             "essence_parameters": {"frame_width": 1920, "frame_height": 1080, "frame_rate": {"numerator": 25}}}
 
 
-def make_events(flows: list[str], per_flow: int, media_bytes: int, offset: int = 0) -> list[tuple[str, bytes]]:
+def make_events(flows: list[str], per_flow: int, media_bytes: int, offset: int = 0,
+                objects: dict[str, list[str]] | None = None) -> list[tuple[str, bytes]]:
+    """Inline media of `media_bytes`, or (with `objects`) references to objects allocated beforehand."""
     media = b"\x47" * media_bytes
     out = []
     for i in range(offset, offset + per_flow):
         for flow_id in flows:
-            event = IngestSegmentEvent(event_id=f"{flow_id}-{i}", flow_id=flow_id,
-                                       timerange=TimeRange.from_half_open(i * SEGMENT, (i + 1) * SEGMENT),
-                                       media_size=media_bytes)
-            out.append((flow_id, encode_ingest_event(event, media)))
+            timerange = TimeRange.from_half_open(i * SEGMENT, (i + 1) * SEGMENT)
+            if objects is not None:
+                event = IngestSegmentEvent(event_id=f"{flow_id}-{i}", flow_id=flow_id, timerange=timerange,
+                                           object_id=objects[flow_id][i - offset])
+                out.append((flow_id, encode_ingest_event(event)))
+            else:
+                event = IngestSegmentEvent(event_id=f"{flow_id}-{i}", flow_id=flow_id, timerange=timerange,
+                                           media_size=media_bytes)
+                out.append((flow_id, encode_ingest_event(event, media)))
     return out
+
+
+async def allocate(http: httpx.AsyncClient, flow_id: str, count: int) -> list[str]:
+    ids: list[str] = []
+    while len(ids) < count:
+        r = await http.post(f"/flows/{flow_id}/storage", json={"limit": min(1000, count - len(ids))})
+        ids += [o["object_id"] for o in r.json()["media_objects"]]
+    return ids
 
 
 async def produce(publisher: Publisher, topic: str, events: list[tuple[str, bytes]]) -> float:
@@ -146,12 +161,15 @@ async def main(args: argparse.Namespace) -> None:
             await publisher.start()
             per_flow = args.events // len(flows)
             # Baseline: the same framed events to a scratch topic nobody consumes.
-            raw_events = make_events(flows, per_flow, args.media_bytes, offset=10_000_000)
+            objects = None
+            if args.by_reference:
+                objects = {f: await allocate(http, f, per_flow) for f in flows}
+            raw_events = make_events(flows, per_flow, args.media_bytes, offset=10_000_000, objects=objects)
             raw_s = await produce(publisher, "bench.raw", raw_events[:1000])  # warm-up + topic creation
             raw_s = await produce(publisher, "bench.raw", raw_events)
             raw_rate = len(raw_events) / raw_s
             # End to end.
-            events = make_events(flows, per_flow, args.media_bytes)
+            events = make_events(flows, per_flow, args.media_bytes, objects=objects)
             started = time.perf_counter()
             await produce(publisher, "tams.ingest.segments", events)
             published = time.perf_counter() - started
@@ -166,7 +184,9 @@ async def main(args: argparse.Namespace) -> None:
             sample = flows[0]
             visible = await count_segments(http, sample)
             await publisher.stop()
-        print(f"events: {len(events)} over {len(flows)} flows, {args.media_bytes} B inline media each, "
+        kind = "by reference (objects uploaded beforehand)" if args.by_reference else (
+            f"{args.media_bytes} B inline media each")
+        print(f"events: {len(events)} over {len(flows)} flows, {kind}, "
               f"{args.partitions} partitions, one worker")
         print(f"raw broker produce:   {raw_rate:10,.0f} events/s")
         print(f"end-to-end pipeline:  {e2e_rate:10,.0f} segments/s  (published in {published:.2f}s, "
@@ -185,6 +205,7 @@ if __name__ == "__main__":
     parser.add_argument("--flows", type=int, default=8)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--media-bytes", type=int, default=1024)
+    parser.add_argument("--by-reference", action="store_true", help="events name objects allocated beforehand")
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     asyncio.run(main(parser.parse_args()))
