@@ -79,6 +79,7 @@ def run_up(settings: Settings) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         host, port = split_host_port(settings.kafka_bootstrap)
         try:

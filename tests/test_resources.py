@@ -11,8 +11,9 @@ Three kinds of test:
   the prose), the test says so.
 * Smaller behaviours the API layer relies on (aliases, kept extras, branch selection).
 
-The spec lives outside the repository (read-only, at ``/work/shared/tams-spec``). Tests that need
-it are skipped with a reason when it is absent; the model-only tests always run.
+The spec lives outside the repository (read-only, at ``../shared/tams-spec`` beside the clone, as in
+CI). Without it ``test_official_spec_is_present`` fails and the spec-based tests are skipped, so a
+conformance check that did not run is never a pass.
 """
 
 from __future__ import annotations
@@ -67,8 +68,13 @@ EXAMPLES = SPEC / "api" / "examples"
 
 requires_spec = pytest.mark.skipif(
     not SCHEMAS.is_dir() or not EXAMPLES.is_dir(),
-    reason=f"official TAMS spec not found at {SPEC}; schema and example checks cannot run",
+    reason=f"official TAMS spec not found at {SPEC} (test_official_spec_is_present fails)",
 )
+
+
+def test_official_spec_is_present() -> None:
+    """The spec-based checks below only skip when this one fails, so the run cannot pass without them."""
+    assert SCHEMAS.is_dir() and EXAMPLES.is_dir(), f"official TAMS spec not found at {SPEC}"
 
 
 # --------------------------------------------------------------------------------------------
