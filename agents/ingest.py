@@ -15,11 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from pydantic import ValidationError
 
 from agents import metrics
-from agents.rules import Rejected, SegmentRequest, check_flow_writable, plan_segments, segment_window
+from agents.rules import (
+    Rejected,
+    SegmentPlan,
+    SegmentRequest,
+    check_flow_writable,
+    plan_segments,
+    segment_doc,
+    segment_window,
+)
 from schemas.commands import Command, CommandKind, CommandReply
 from schemas.deadletter import DeadLetter, RejectReason
 from schemas.events import rfc3339_now
@@ -34,7 +41,14 @@ from schemas.ingest import (
 from schemas.resources import FlowAdapter, FlowSegmentPost
 from stores.errors import Conflict, NotFound
 from stores.media import MediaStore
-from stores.metadata import FlowRecord, MetadataStore, ObjectAllocation, SegmentCommit
+from stores.metadata import (
+    ContextRequest,
+    FlowRecord,
+    MetadataStore,
+    ObjectAllocation,
+    SegmentCommit,
+    SegmentContext,
+)
 from topics.catalogue import COMMANDS, INGEST_SEGMENTS, REPLIES
 from topics.partitioning import owning_partition
 from topics.producer import Delivery, Publisher
@@ -69,6 +83,29 @@ class CommandItem:
 Item = SegmentEvent | CommandItem
 
 
+@dataclass(frozen=True, slots=True)
+class FlowWork:
+    """One flow's planned run of segment events; `plan` is None when the flow does not exist."""
+
+    flow_id: str
+    fresh: list[SegmentEvent]
+    repeats: list[SegmentEvent]
+    plan: SegmentPlan | None
+    now_ns: int
+
+    def inline_media(self) -> list[tuple[str, bytes]]:
+        if self.plan is None:
+            return []
+        return [(r.object_id, media) for r, _ in self.plan.accepted
+                if (media := self.fresh[r.ref].media) is not None]
+
+    def commit(self) -> SegmentCommit:
+        assert self.plan is not None
+        return SegmentCommit(
+            flow_id=self.flow_id, segments=[s for _, s in self.plan.accepted], objects=self.plan.objects,
+            event_ids=[self.fresh[r.ref].event.event_id for r, _ in self.plan.accepted], now_ns=self.now_ns)
+
+
 class IngestProcessor:
     """Applies batches of messages; owns no Kafka consumer, so tests and the Faust agent share it."""
 
@@ -89,11 +126,21 @@ class IngestProcessor:
             item = await self._decode(message)
             if item is not None:
                 runs.setdefault(str(_flow_id(item)), []).append(item)
+        phase = _Phases(started)
+        phase.done("decode")
+        segment_only = {f: items for f, items in runs.items() if all(isinstance(i, SegmentEvent) for i in items)}
+        if segment_only:
+            works = await self._prepare(segment_only)  # type: ignore[arg-type]
+            phase.done("prepare")
+            await self._apply_segment_work(works, phase)
         for flow_id, items in runs.items():
-            await self._apply_flow(flow_id, items)
+            if flow_id not in segment_only:
+                await self._apply_flow(flow_id, items)
+        phase.done("commands")
         deliveries, self._deliveries = self._deliveries, []
         if deliveries:
             await asyncio.gather(*deliveries)
+        phase.done("deliver")
         metrics.BATCH_SIZE.observe(len(messages))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
@@ -129,29 +176,36 @@ class IngestProcessor:
         return item
 
     async def _apply_flow(self, flow_id: str, items: list[Item]) -> None:
-        """Apply one flow's items in order; consecutive segment events form one batch."""
+        """Apply one flow's items strictly in order; consecutive segment events form one run."""
         run: list[SegmentEvent] = []
         for item in items:
             if isinstance(item, SegmentEvent):
                 run.append(item)
                 continue
             if run:
-                await self._apply_segment_events(flow_id, run)
+                await self._apply_segment_work(await self._prepare({flow_id: run}))
                 run = []
             await self._apply_command(item)
         if run:
-            await self._apply_segment_events(flow_id, run)
+            await self._apply_segment_work(await self._prepare({flow_id: run}))
 
     # -- segment events -------------------------------------------------------------------------
 
-    async def _apply_segment_events(self, flow_id: str, events: list[SegmentEvent]) -> None:
-        try:
-            flow = await self.store.get_flow(flow_id)
-        except NotFound:
-            for e in events:
-                await self._reject_event(e, Rejected(RejectReason.UNKNOWN_FLOW, f"flow {flow_id} does not exist"))
-            return
-        applied = await self.store.applied_event_ids(flow_id, {e.event.event_id for e in events})
+    async def _prepare(self, runs: dict[str, list[SegmentEvent]]) -> list[FlowWork]:
+        """Read what the rules need for these flows in one store call, then plan each flow's run."""
+        requests = {flow_id: [_request_from_event(i, e.event) for i, e in enumerate(events)]
+                    for flow_id, events in runs.items()}
+        contexts = await self.store.segment_context([
+            ContextRequest(flow_id, {e.event.event_id for e in events}, {r.object_id for r in requests[flow_id]},
+                           segment_window(requests[flow_id]))
+            for flow_id, events in runs.items()])
+        now = time.time_ns()
+        return [self._plan(flow_id, events, contexts[flow_id], now) for flow_id, events in runs.items()]
+
+    def _plan(self, flow_id: str, events: list[SegmentEvent], context: SegmentContext, now: int) -> FlowWork:
+        if context.flow is None:
+            return FlowWork(flow_id, events, [], None, now)
+        applied = set(context.applied_event_ids)
         fresh: list[SegmentEvent] = []
         repeats: list[SegmentEvent] = []
         for e in events:
@@ -161,27 +215,34 @@ class IngestProcessor:
                 applied.add(e.event.event_id)
                 fresh.append(e)
         requests = [_request_from_event(i, e.event) for i, e in enumerate(fresh)]
-        objects = await self.store.get_objects({r.object_id for r in requests})
-        window = segment_window(requests)
-        nearby = await self.store.overlapping_segments(flow_id, *window) if window else []
-        now = time.time_ns()
-        plan = plan_segments(flow, requests, objects, nearby, storage_id=self.storage_id, now_ns=now)
-        inline = [(r.object_id, fresh[r.ref].media) for r, _ in plan.accepted if fresh[r.ref].media is not None]
-        if inline:
-            await self.media.put_many(inline)  # type: ignore[arg-type]
-        await self.store.commit_segments(SegmentCommit(
-            flow_id=flow_id, segments=[s for _, s in plan.accepted], objects=plan.objects,
-            event_ids=[fresh[r.ref].event.event_id for r, _ in plan.accepted], now_ns=now,
-        ))
-        for request, rejection in plan.rejected:
-            await self._reject_event(fresh[request.ref], rejection)
-        announced = [s.doc for _, s in plan.accepted]
-        announced += [_announce_doc(_request_from_event(0, e.event)) for e in repeats]
-        if announced:
-            await self._announce_segments(flow_id, announced)
-        metrics.EVENTS.labels(INGEST_SEGMENTS.name, "applied").inc(len(plan.accepted))
-        if repeats:
-            metrics.EVENTS.labels(INGEST_SEGMENTS.name, "duplicate").inc(len(repeats))
+        plan = plan_segments(context.flow, requests, context.objects, context.nearby, storage_id=self.storage_id,
+                             now_ns=now)
+        return FlowWork(flow_id, fresh, repeats, plan, now)
+
+    async def _apply_segment_work(self, works: list[FlowWork], phase: _Phases | None = None) -> None:
+        """Store all inline media, then commit every flow's changes in one transaction, then announce."""
+        phase = phase or _Phases(time.perf_counter())
+        media = [item for w in works for item in w.inline_media()]
+        if media:
+            await self.media.put_many(media)
+        phase.done("media")
+        await self.store.commit_segments([w.commit() for w in works if w.plan is not None])
+        phase.done("commit")
+        for w in works:
+            if w.plan is None:
+                for e in w.fresh:
+                    await self._reject_event(e, Rejected(RejectReason.UNKNOWN_FLOW,
+                                                         f"flow {w.flow_id} does not exist"))
+                continue
+            for request, rejection in w.plan.rejected:
+                await self._reject_event(w.fresh[request.ref], rejection)
+            announced = [seg.doc for _, seg in w.plan.accepted]
+            announced += [segment_doc(_request_from_event(0, e.event)) for e in w.repeats]
+            if announced:
+                await self._announce_segments(w.flow_id, announced)
+            metrics.EVENTS.labels(INGEST_SEGMENTS.name, "applied").inc(len(w.plan.accepted))
+            if w.repeats:
+                metrics.EVENTS.labels(INGEST_SEGMENTS.name, "duplicate").inc(len(w.repeats))
 
     async def _reject_event(self, item: SegmentEvent, rejection: Rejected) -> None:
         await self._dead_letter(item.message, rejection.reason, rejection.detail, event_id=item.event.event_id,
@@ -278,15 +339,29 @@ class IngestProcessor:
         nearby = await self.store.overlapping_segments(flow.id, *window) if window else []
         now = time.time_ns()
         plan = plan_segments(flow, requests, objects, nearby, storage_id=self.storage_id, now_ns=now)
-        await self.store.commit_segments(SegmentCommit(
+        await self.store.commit_segments([SegmentCommit(
             flow_id=flow.id, segments=[s for _, s in plan.accepted], objects=plan.objects,
-            event_ids=[command.command_id], now_ns=now))
+            event_ids=[command.command_id], now_ns=now)])
         if plan.accepted:
             await self._announce_segments(flow.id, [s.doc for _, s in plan.accepted])
         failed = [{"object_id": r.object_id, "timerange": str(r.timerange),
                    "error": {"type": rejection.reason.value, "summary": rejection.detail, "time": rfc3339_now()}}
                   for r, rejection in plan.rejected]
         return {"failed_segments": failed}
+
+
+class _Phases:
+    """Times consecutive phases of a batch into `tams_agent_phase_seconds`."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self, started: float) -> None:
+        self._last = started
+
+    def done(self, phase: str) -> None:
+        now = time.perf_counter()
+        metrics.PHASE_SECONDS.labels(phase).observe(now - self._last)
+        self._last = now
 
 
 def _flow_id(item: Item) -> object:
@@ -310,11 +385,3 @@ def _request_from_post(ref: int, post: FlowSegmentPost) -> SegmentRequest:
     )
 
 
-def _announce_doc(request: SegmentRequest) -> bytes:
-    from agents.rules import segment_doc
-
-    return segment_doc(request)
-
-
-def json_dumps(value: Any) -> bytes:
-    return orjson.dumps(value)

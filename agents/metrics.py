@@ -9,3 +9,5 @@ BATCH_SIZE = Histogram("tams_agent_batch_messages", "Messages per applied batch"
                        buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
 BATCH_SECONDS = Histogram("tams_agent_batch_seconds", "Time to apply one batch durably",
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+PHASE_SECONDS = Histogram("tams_agent_phase_seconds", "Time per batch in each phase of applying it", ["phase"],
+                          buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))

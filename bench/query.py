@@ -51,7 +51,7 @@ async def fill(db: Path, flow_id: str, count: int) -> None:
             object_id = f"{flow_id}-{i}"
             segments.append(NewSegment(i * SEGMENT, (i + 1) * SEGMENT, object_id, None, str(tr),
                                        orjson.dumps({"object_id": object_id, "timerange": str(tr)})))
-        await store.commit_segments(SegmentCommit(flow_id, segments, now_ns=time.time_ns()))
+        await store.commit_segments([SegmentCommit(flow_id, segments, now_ns=time.time_ns())])
     await store.close()
 
 

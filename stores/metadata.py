@@ -132,13 +132,31 @@ class SegmentPage:
 
 @dataclass(frozen=True, slots=True)
 class SegmentCommit:
-    """Everything one batch changes for one flow, applied atomically."""
+    """Everything one batch changes for one flow."""
 
     flow_id: str
     segments: Sequence[NewSegment]
     objects: Sequence[ObjectRegistration] = ()
     event_ids: Sequence[str] = ()
     now_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ContextRequest:
+    """What the write rules need to know about one flow before applying a run of segments."""
+
+    flow_id: str
+    event_ids: Collection[str]
+    object_ids: Collection[str]
+    window: tuple[int, int] | None  # half-open span of the new segments; None when there are none
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentContext:
+    flow: FlowRecord | None  # None when the flow does not exist
+    applied_event_ids: set[str]
+    objects: dict[str, ObjectRecord]
+    nearby: list[StoredSegment]  # stored segments overlapping the window, in any order
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +207,15 @@ class MetadataStore(Protocol):
         """All segments of the flow that overlap the half-open window, unpaged, in any order."""
         ...
 
-    async def commit_segments(self, commit: SegmentCommit) -> None:
-        """Insert segments, register objects, record event ids and update flow stats, atomically."""
+    async def segment_context(self, requests: Sequence[ContextRequest]) -> dict[str, SegmentContext]:
+        """Everything the write rules read for a batch, for many flows, from one consistent snapshot."""
+        ...
+
+    async def commit_segments(self, commits: Sequence[SegmentCommit]) -> None:
+        """For each flow: insert segments, register objects, record event ids, update flow stats.
+
+        All of it is one transaction, so a batch spanning many flows costs one durable commit.
+        """
         ...
 
     async def list_segments(self, query: SegmentQuery) -> SegmentPage:

@@ -21,6 +21,8 @@ import orjson
 from schemas.timing import INT64_MIN
 from stores.errors import Conflict, NotFound
 from stores.metadata import (
+    ContextRequest,
+    SegmentContext,
     FlowQuery,
     FlowRecord,
     ObjectAllocation,
@@ -103,6 +105,7 @@ class SqliteMetadataStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._checkpointer: _Checkpointer | None = None
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -114,6 +117,7 @@ class SqliteMetadataStore:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run in the background (_Checkpointer)
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -123,6 +127,9 @@ class SqliteMetadataStore:
         return await asyncio.get_running_loop().run_in_executor(self._readers, lambda: fn(self._connect()))
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._checkpointer is None:
+            self._checkpointer = _Checkpointer(self.path)
+
         def run() -> T:
             conn = self._connect()
             conn.execute("BEGIN IMMEDIATE")
@@ -146,6 +153,8 @@ class SqliteMetadataStore:
         await self._write(create)
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._writer.shutdown(wait=True)
         self._readers.shutdown(wait=True)
         with self._lock:
@@ -263,47 +272,20 @@ class SqliteMetadataStore:
         sql, args = _segment_sql(query)
         return await self._read(lambda conn: [_segment(r) for r in conn.execute(sql, args)])
 
-    async def commit_segments(self, commit: SegmentCommit) -> None:
-        segments = commit.segments
-        if not segments and not commit.event_ids:
-            return
-        now = commit.now_ns
+    async def segment_context(self, requests: Sequence[ContextRequest]) -> dict[str, SegmentContext]:
+        def read(conn: sqlite3.Connection) -> dict[str, SegmentContext]:
+            conn.execute("BEGIN")  # one snapshot for the whole batch
+            try:
+                return {r.flow_id: _context(conn, r) for r in requests}
+            finally:
+                conn.execute("COMMIT")
 
-        def apply(conn: sqlite3.Connection) -> None:
-            if segments:
-                conn.executemany(
-                    f"INSERT INTO segments (flow_id, {SEGMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [(commit.flow_id, s.start_ns, s.end_ns, s.object_id, s.init_object_id, s.object_timerange,
-                      s.doc.decode()) for s in segments],
-                )
-                start = min(s.start_ns for s in segments)
-                end = max(s.end_ns for s in segments)
-                longest = max(s.end_ns - s.start_ns for s in segments)
-                conn.execute(
-                    "UPDATE flows SET tr_start_ns = min(coalesce(tr_start_ns, ?), ?),"
-                    " tr_end_ns = max(coalesce(tr_end_ns, ?), ?), max_segment_ns = max(max_segment_ns, ?),"
-                    " segment_count = segment_count + ?, segments_updated_ns = ? WHERE id = ?",
-                    (start, start, end, end, longest, len(segments), now, commit.flow_id),
-                )
-            if commit.objects:
-                conn.executemany(
-                    "INSERT INTO objects (id, storage_id, allocated_by_flow, content_type, created_ns, registered,"
-                    " timerange, key_frame_count, init_object_id, first_referenced_by_flow, size)"
-                    " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (id) DO UPDATE SET registered = 1, timerange = excluded.timerange,"
-                    " key_frame_count = excluded.key_frame_count, init_object_id = excluded.init_object_id,"
-                    " first_referenced_by_flow = excluded.first_referenced_by_flow,"
-                    " size = coalesce(excluded.size, objects.size) WHERE objects.registered = 0",
-                    [(o.object_id, o.storage_id, o.flow_id, o.content_type, o.created_ns, o.timerange,
-                      o.key_frame_count, o.init_object_id, o.flow_id, o.size) for o in commit.objects],
-                )
-            if commit.event_ids:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO applied_events (flow_id, event_id, applied_ns) VALUES (?, ?, ?)",
-                    [(commit.flow_id, e, now) for e in commit.event_ids],
-                )
+        return await self._read(read) if requests else {}
 
-        await self._write(apply)
+    async def commit_segments(self, commits: Sequence[SegmentCommit]) -> None:
+        commits = [c for c in commits if c.segments or c.event_ids]
+        if commits:
+            await self._write(lambda conn: [_apply_commit(conn, c) for c in commits])
 
     async def list_segments(self, query: SegmentQuery) -> SegmentPage:
         probe = SegmentQuery(**{**_fields(query), "limit": query.limit + 1})
@@ -316,6 +298,48 @@ class SqliteMetadataStore:
         return await self._read(
             lambda conn: conn.execute("SELECT count(*) FROM segments WHERE flow_id = ?", (flow_id,)).fetchone()[0]
         )
+
+
+def _context(conn: sqlite3.Connection, request: ContextRequest) -> SegmentContext:
+    row = conn.execute(f"SELECT {FLOW_COLUMNS} FROM flows WHERE id = ?", (request.flow_id,)).fetchone()
+    if row is None:
+        return SegmentContext(None, set(), {}, [])
+    applied = _existing(conn, "SELECT event_id FROM applied_events WHERE flow_id = ? AND event_id IN ({})",
+                        list(request.event_ids), request.flow_id)
+    objects: dict[str, ObjectRecord] = {}
+    for chunk in _chunks(list(request.object_ids)):
+        marks = ",".join("?" * len(chunk))
+        for obj in conn.execute(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE id IN ({marks})", chunk):
+            objects[obj[0]] = _object(obj)
+    nearby: list[StoredSegment] = []
+    if request.window is not None:
+        sql, args = _segment_sql(SegmentQuery(request.flow_id, *request.window, limit=-1))
+        nearby = [_segment(r) for r in conn.execute(sql, args)]
+    return SegmentContext(_flow(row), applied, objects, nearby)
+
+
+class _Checkpointer:
+    """Copies the WAL into the database in the background, so agent commits never pay for it."""
+
+    def __init__(self, path: Path, interval_s: float = 0.5) -> None:
+        self._path = path
+        self._interval = interval_s
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        try:
+            while not self._stopping.wait(self._interval):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
 
 
 def _fields(query: SegmentQuery) -> dict[str, Any]:
@@ -353,3 +377,39 @@ def _existing(conn: sqlite3.Connection, template: str, ids: list[str], *prefix: 
         sql = template.format(",".join("?" * len(chunk)))
         found.update(row[0] for row in conn.execute(sql, (*prefix, *chunk)))
     return found
+
+
+def _apply_commit(conn: sqlite3.Connection, commit: SegmentCommit) -> None:
+    segments, now = commit.segments, commit.now_ns
+    if segments:
+        conn.executemany(
+            f"INSERT INTO segments (flow_id, {SEGMENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(commit.flow_id, s.start_ns, s.end_ns, s.object_id, s.init_object_id, s.object_timerange,
+              s.doc.decode()) for s in segments],
+        )
+        start = min(s.start_ns for s in segments)
+        end = max(s.end_ns for s in segments)
+        longest = max(s.end_ns - s.start_ns for s in segments)
+        conn.execute(
+            "UPDATE flows SET tr_start_ns = min(coalesce(tr_start_ns, ?), ?),"
+            " tr_end_ns = max(coalesce(tr_end_ns, ?), ?), max_segment_ns = max(max_segment_ns, ?),"
+            " segment_count = segment_count + ?, segments_updated_ns = ? WHERE id = ?",
+            (start, start, end, end, longest, len(segments), now, commit.flow_id),
+        )
+    if commit.objects:
+        conn.executemany(
+            "INSERT INTO objects (id, storage_id, allocated_by_flow, content_type, created_ns, registered,"
+            " timerange, key_frame_count, init_object_id, first_referenced_by_flow, size)"
+            " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET registered = 1, timerange = excluded.timerange,"
+            " key_frame_count = excluded.key_frame_count, init_object_id = excluded.init_object_id,"
+            " first_referenced_by_flow = excluded.first_referenced_by_flow,"
+            " size = coalesce(excluded.size, objects.size) WHERE objects.registered = 0",
+            [(o.object_id, o.storage_id, o.flow_id, o.content_type, o.created_ns, o.timerange,
+              o.key_frame_count, o.init_object_id, o.flow_id, o.size) for o in commit.objects],
+        )
+    if commit.event_ids:
+        conn.executemany(
+            "INSERT OR IGNORE INTO applied_events (flow_id, event_id, applied_ns) VALUES (?, ?, ?)",
+            [(commit.flow_id, e, now) for e in commit.event_ids],
+        )
