@@ -8,6 +8,7 @@ from typing import Any
 import faust
 
 from agents import transport
+from agents.applier import BatchApplier
 from agents.ingest import IngestProcessor, Message
 from tams.settings import Settings
 from topics.admin import ensure_topics
@@ -43,13 +44,21 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(channel, name="tams-ingest")
     async def ingest(stream: Any) -> None:
         processor = await _open_processor(settings)
+
+        async def apply(events: Any) -> None:
+            await processor.process([
+                Message(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+                for e in events
+            ])
+
+        applier = BatchApplier(apply, stream.ack, max_batch=settings.ingest_batch_max,
+                               max_pending=settings.ingest_max_pending)
+        applier.start()
         try:
-            async for events in stream.take_events(settings.ingest_batch_max, within=settings.ingest_batch_wait_s):
-                await processor.process([
-                    Message(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-                    for e in events
-                ])
+            async for event in stream.noack().events():
+                await applier.add(event)
         finally:
+            await applier.stop()
             await _close_processor(processor)
 
     return app

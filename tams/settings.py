@@ -39,7 +39,9 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1, description="Largest media payload accepted inline in an ingest event."
     )
     ingest_batch_max: int = Field(default=2000, ge=1, description="Most events the agent applies in one batch.")
-    ingest_batch_wait_s: float = Field(default=0.005, gt=0, description="Longest the agent waits to fill a batch.")
+    ingest_max_pending: int = Field(
+        default=10_000, ge=1, description="Events a worker holds unapplied at most (bounds rebalance time)."
+    )
     command_timeout_s: float = Field(default=30.0, gt=0, description="How long the API waits for the agent.")
     worker_metrics_port: int = Field(default=9464, ge=0, description="Prometheus port of a worker (0: off).")
     service_name: str = "tams-pipeline"
