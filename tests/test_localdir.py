@@ -108,10 +108,10 @@ async def test_put_many_writes_files_concurrently(store: LocalMediaStore) -> Non
     barrier = threading.Barrier(2, timeout=10)
     write_file = store._write_file
 
-    def meeting_write(directory: str, path: str, data: bytes) -> None:
+    def meeting_write(directory: str, path: str, data: bytes, *rest: object) -> None:
         if data.startswith(b"meet"):
             barrier.wait()
-        write_file(directory, path, data)
+        write_file(directory, path, data, *rest)
 
     store._write_file = meeting_write  # type: ignore[method-assign]
     items = [(f"k{i}", (b"meet" if i in (0, 299) else b"") + b"%d" % i) for i in range(300)]
