@@ -15,7 +15,7 @@ import orjson
 
 from schemas.deadletter import RejectReason
 from schemas.timing import TimeRange, format_timestamp
-from stores.metadata import FlowRecord, NewSegment, ObjectRecord, ObjectRegistration, StoredSegment
+from stores.metadata import FlowRecord, ObjectRecord, ObjectRegistration, StoredSegment
 
 
 class Rejected(Exception):
@@ -46,7 +46,7 @@ class SegmentRequest:
 
 @dataclass
 class SegmentPlan:
-    accepted: list[tuple[SegmentRequest, NewSegment]] = field(default_factory=list)
+    accepted: list[tuple[SegmentRequest, StoredSegment]] = field(default_factory=list)
     objects: list[ObjectRegistration] = field(default_factory=list)
     rejected: list[tuple[SegmentRequest, Rejected]] = field(default_factory=list)
 
@@ -121,8 +121,8 @@ def segment_doc(request: SegmentRequest) -> bytes:
     return orjson.dumps(doc)
 
 
-def _new_segment(request: SegmentRequest, start: int, end: int, object_timerange: TimeRange) -> NewSegment:
-    return NewSegment(
+def _new_segment(request: SegmentRequest, start: int, end: int, object_timerange: TimeRange) -> StoredSegment:
+    return StoredSegment(
         start_ns=start, end_ns=end, object_id=request.object_id, init_object_id=request.init_object_id,
         object_timerange=str(object_timerange), doc=segment_doc(request),
     )

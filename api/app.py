@@ -22,8 +22,6 @@ from tams.settings import Settings
 from topics.admin import ensure_topics
 from topics.producer import Publisher
 
-MAX_UPLOAD_BYTES = 1024 * 1024 * 1024
-
 
 def create_app(settings: Settings) -> FastAPI:
     signer = UrlSigner(settings.signing_key)
@@ -55,7 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(service.router)
     app.include_router(flows.router)
     app.include_router(segments.router)
-    app.include_router(media_router(media, signer, max_upload_bytes=MAX_UPLOAD_BYTES))
+    app.include_router(media_router(media, signer, max_upload_bytes=settings.media_upload_max_bytes))
 
     @app.get("/health", include_in_schema=False)
     async def health(request: Request) -> Response:

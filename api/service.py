@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import ORJSONResponse
 
 from api.context import ctx
-from schemas.timing import format_timestamp, NS_PER_SEC
+from schemas.timing import NS_PER_SEC, format_timestamp
 
 router = APIRouter()
 
@@ -15,7 +15,7 @@ API_VERSION = "8.2"
 
 @router.api_route("/", methods=["GET", "HEAD"])
 async def root() -> ORJSONResponse:
-    return ORJSONResponse(["service", "flows", "sources"])
+    return ORJSONResponse(["service", "flows"])
 
 
 @router.api_route("/service", methods=["GET", "HEAD"])

@@ -25,7 +25,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.timing import NS_PER_SEC, TimeRange  # noqa: E402
-from stores.metadata import NewSegment, SegmentCommit, SegmentQuery  # noqa: E402
+from stores.metadata import SegmentCommit, SegmentQuery, StoredSegment  # noqa: E402
 from stores.sqlite import SqliteMetadataStore  # noqa: E402
 from tests.stack import launch_stack  # noqa: E402
 
@@ -49,7 +49,7 @@ async def fill(db: Path, flow_id: str, count: int) -> None:
         for i in range(start, min(count, start + 20_000)):
             tr = TimeRange.from_half_open(i * SEGMENT, (i + 1) * SEGMENT)
             object_id = f"{flow_id}-{i}"
-            segments.append(NewSegment(i * SEGMENT, (i + 1) * SEGMENT, object_id, None, str(tr),
+            segments.append(StoredSegment(i * SEGMENT, (i + 1) * SEGMENT, object_id, None, str(tr),
                                        orjson.dumps({"object_id": object_id, "timerange": str(tr)})))
         await store.commit_segments([SegmentCommit(flow_id, segments, now_ns=time.time_ns())])
     await store.close()

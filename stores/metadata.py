@@ -92,19 +92,10 @@ class ObjectRegistration:
 
 
 @dataclass(frozen=True, slots=True)
-class NewSegment:
-    """A segment ready to store: `doc` is its JSON wire form without get_urls and object_timerange."""
-
-    start_ns: int
-    end_ns: int
-    object_id: str
-    init_object_id: str | None
-    object_timerange: str | None
-    doc: bytes
-
-
-@dataclass(frozen=True, slots=True)
 class StoredSegment:
+    """A segment as stored, going in and coming out: `doc` is its JSON wire form without get_urls,
+    init_object and object_timerange, which are added when it is read."""
+
     start_ns: int
     end_ns: int
     object_id: str
@@ -135,7 +126,7 @@ class SegmentCommit:
     """Everything one batch changes for one flow."""
 
     flow_id: str
-    segments: Sequence[NewSegment]
+    segments: Sequence[StoredSegment]
     objects: Sequence[ObjectRegistration] = ()
     event_ids: Sequence[str] = ()
     now_ns: int = 0

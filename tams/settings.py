@@ -7,7 +7,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,7 +33,10 @@ class Settings(BaseSettings):
     public_url: str = Field(default="", description="Base URL clients use to reach the API (default: from host/port).")
     url_signing_key: str = Field(default="", description="HMAC key for media URLs (default: kept in <data_dir>).")
     presigned_url_timeout_s: int = Field(default=3600, ge=30, description="Lifetime of signed media URLs.")
-    min_object_timeout_s: int = Field(default=600, ge=300, description="How long an unregistered allocation lives.")
+    min_object_timeout_s: int = Field(default=3600, ge=300, description="How long an unregistered allocation lives.")
+    media_upload_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=1, description="Largest object accepted by a PUT to a media URL (held in memory)."
+    )
     media_fsync: bool = Field(default=True, description="fsync each media file before its segment is committed.")
     inline_media_max_bytes: int = Field(
         default=1024 * 1024, ge=1, description="Largest media payload accepted inline in an ingest event."
@@ -45,6 +48,12 @@ class Settings(BaseSettings):
     command_timeout_s: float = Field(default=30.0, gt=0, description="How long the API waits for the agent.")
     worker_metrics_port: int = Field(default=9464, ge=0, description="Prometheus port of a worker (0: off).")
     service_name: str = "tams-pipeline"
+
+    @model_validator(mode="after")
+    def _presigned_urls_outlive_no_allocation(self) -> Settings:
+        if self.presigned_url_timeout_s > self.min_object_timeout_s:
+            raise ValueError("TAMS_PRESIGNED_URL_TIMEOUT_S must not exceed TAMS_MIN_OBJECT_TIMEOUT_S (TAMS 8.2 service.json)")
+        return self
 
     @cached_property
     def metadata_location(self) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas.commands import Command, CommandReply
@@ -57,6 +56,3 @@ class Publisher:
     async def dead_letter(self, letter: DeadLetter, key: bytes | None, original: bytes) -> Delivery:
         return await self.send(DEAD_LETTERS.name, key, encode_dead_letter(letter, original))
 
-
-def json_bytes(value: Any) -> bytes:
-    return orjson.dumps(value)
