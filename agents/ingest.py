@@ -193,11 +193,9 @@ class IngestProcessor:
 
     async def _prepare(self, runs: dict[str, list[SegmentEvent]]) -> list[FlowWork]:
         """Read what the rules need for these flows in one store call, then plan each flow's run."""
-        requests = {flow_id: [_request_from_event(i, e.event) for i, e in enumerate(events)]
-                    for flow_id, events in runs.items()}
         contexts = await self.store.segment_context([
-            ContextRequest(flow_id, {e.event.event_id for e in events}, {r.object_id for r in requests[flow_id]},
-                           segment_window(requests[flow_id]))
+            ContextRequest(flow_id, {e.event.event_id for e in events}, {_object_id(e.event) for e in events},
+                           segment_window(e.event.timerange for e in events))
             for flow_id, events in runs.items()])
         now = time.time_ns()
         return [self._plan(flow_id, events, contexts[flow_id], now) for flow_id, events in runs.items()]
@@ -328,17 +326,21 @@ class IngestProcessor:
         return {"object_ids": ids}
 
     async def _add_segments(self, command: Command) -> dict[str, Any]:
-        flow = await self._writable_flow(command)
         try:
             posts = [FlowSegmentPost.model_validate(s) for s in command.body["segments"]]
         except ValidationError as exc:
             raise Rejected(RejectReason.INVALID_COMMAND, str(exc)) from None
         requests = [_request_from_post(i, p) for i, p in enumerate(posts)]
-        objects = await self.store.get_objects({r.object_id for r in requests})
-        window = segment_window(requests)
-        nearby = await self.store.overlapping_segments(flow.id, *window) if window else []
+        flow_id = str(command.flow_id)
+        context = (await self.store.segment_context([ContextRequest(
+            flow_id, (), {r.object_id for r in requests}, segment_window(r.timerange for r in requests))]))[flow_id]
+        if context.flow is None:
+            raise Rejected(RejectReason.UNKNOWN_FLOW, f"flow {flow_id} does not exist")
+        flow = context.flow
+        check_flow_writable(flow)  # a whole-request refusal (403/400), not one failure per segment
         now = time.time_ns()
-        plan = plan_segments(flow, requests, objects, nearby, storage_id=self.storage_id, now_ns=now)
+        plan = plan_segments(flow, requests, context.objects, context.nearby, storage_id=self.storage_id,
+                             now_ns=now)
         await self.store.commit_segments([SegmentCommit(
             flow_id=flow.id, segments=[s for _, s in plan.accepted], objects=plan.objects,
             event_ids=[command.command_id], now_ns=now)])
@@ -368,9 +370,13 @@ def _flow_id(item: Item) -> object:
     return item.event.flow_id if isinstance(item, SegmentEvent) else item.command.flow_id
 
 
+def _object_id(event: IngestSegmentEvent) -> str:
+    return inline_object_id(event) if event.inline else event.object_id  # type: ignore[return-value]
+
+
 def _request_from_event(ref: int, event: IngestSegmentEvent) -> SegmentRequest:
     return SegmentRequest(
-        ref=ref, object_id=inline_object_id(event) if event.inline else event.object_id,  # type: ignore[arg-type]
+        ref=ref, object_id=_object_id(event),
         timerange=event.timerange, ts_offset=event.ts_offset, last_duration=event.last_duration,
         key_frame_count=event.key_frame_count, init_object_id=event.init_object_id,
         object_timerange=event.object_timerange, media_size=event.media_size,

@@ -59,9 +59,9 @@ def check_flow_writable(flow: FlowRecord) -> None:
         raise Rejected(RejectReason.FLOW_HAS_NO_CONTAINER, f"flow {flow.id} has no container, so it has no segments")
 
 
-def segment_window(requests: Iterable[SegmentRequest]) -> tuple[int, int] | None:
-    """The half-open span of all well-formed request timeranges, to load the segments they may overlap."""
-    spans = [r.timerange.half_open() for r in requests if _storable(r.timerange)]
+def segment_window(timeranges: Iterable[TimeRange]) -> tuple[int, int] | None:
+    """The half-open span of all storable timeranges, to load the segments they may overlap."""
+    spans = [t.half_open() for t in timeranges if _storable(t)]
     if not spans:
         return None
     return min(s for s, _ in spans), max(e for _, e in spans)
