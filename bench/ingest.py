@@ -3,7 +3,8 @@
 Starts its own embedded stack (Tansu, one agent worker, the API) in a temporary directory and prints:
 - raw produce: the same framed events sent with aiokafka to a scratch topic (the baseline);
 - end to end: events published until every segment is visible through `GET /flows/{id}/segments`;
-- the ratio of the two;
+- the ratio of the two, and a second baseline: the same events consumed by a Faust agent that
+  does nothing (the ceiling Faust itself puts on the pipeline);
 - p50/p99 latency at a fixed offered load, from publish to the `flows/segments_added` event the agent
   emits after its commit (so the segment is visible through the API by then; spot-checked below).
 
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -145,6 +148,17 @@ async def latency_run(stack_bootstrap: str, publisher: Publisher, flows: list[st
     return [(seen[k] - sent[k]) * 1000 for k in sent]
 
 
+def faust_noop_rate(bootstrap: str, count: int) -> float:
+    """Consume the raw baseline's events with a Faust agent that does nothing (a separate process)."""
+    script = Path(__file__).with_name("faust_noop.py")
+    out = subprocess.run([sys.executable, str(script), bootstrap, "bench.raw", str(count)], capture_output=True,
+                         text=True, timeout=300)
+    found = re.search(r"\brate (\d+)", out.stdout + out.stderr)  # Faust routes stdout through its logger
+    if found is None:
+        raise RuntimeError(f"faust no-op probe failed: {out.stdout[-2000:]} {out.stderr[-2000:]}")
+    return float(found.group(1))
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -172,6 +186,7 @@ async def main(args: argparse.Namespace) -> None:
             raw_s = await produce(publisher, "bench.raw", raw_events[:1000])  # warm-up + topic creation
             raw_s = await produce(publisher, "bench.raw", raw_events)
             raw_rate = len(raw_events) / raw_s
+            faust_rate = faust_noop_rate(stack.bootstrap, len(raw_events))
             # End to end.
             events = make_events(flows, per_flow, args.media_bytes, objects=objects)
             started = time.perf_counter()
@@ -196,6 +211,8 @@ async def main(args: argparse.Namespace) -> None:
         print(f"end-to-end pipeline:  {e2e_rate:10,.0f} segments/s  (published in {published:.2f}s, "
               f"all visible through the API after {e2e_s:.2f}s)")
         print(f"ratio e2e/raw:        {e2e_rate / raw_rate:10.3f}")
+        print(f"faust no-op agent:    {faust_rate:10,.0f} events/s consumed (ratio to raw {faust_rate / raw_rate:.3f}: "
+              f"the ceiling Faust puts on any agent; e2e reaches {e2e_rate / faust_rate:.2f} of it)")
         print(f"latency at {args.rate:,.0f}/s for {args.seconds:.0f}s ({len(latencies)} segments): "
               f"p50 {statistics.median(latencies):.1f} ms, p99 {pct(latencies, 0.99):.1f} ms, "
               f"max {max(latencies):.1f} ms  (flow {sample[:8]} has {visible} segments visible)")
