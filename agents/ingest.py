@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents import metrics
+from agents.documents import only_read_only_changes, patch_document
 from agents.rules import (
     Rejected,
     SegmentPlan,
@@ -27,7 +28,7 @@ from agents.rules import (
     segment_doc,
     segment_window,
 )
-from schemas.commands import Command, CommandKind, CommandReply
+from schemas.commands import Command, CommandKind, CommandReply, FieldPatch
 from schemas.deadletter import DeadLetter, RejectReason
 from schemas.events import rfc3339_now
 from schemas.ingest import (
@@ -38,7 +39,7 @@ from schemas.ingest import (
     decode_ingest_event,
     inline_object_id,
 )
-from schemas.resources import FlowAdapter, FlowSegmentPost
+from schemas.resources import FlowAdapter, FlowSegmentPost, Source
 from stores.errors import Conflict, NotFound
 from stores.media import MediaStore
 from stores.metadata import (
@@ -265,12 +266,16 @@ class IngestProcessor:
     async def _apply_command(self, item: CommandItem) -> None:
         command = item.command
         try:
-            if await self.store.applied_event_ids(str(command.flow_id), [command.command_id]):
+            if await self.store.applied_event_ids(str(command.target_id), [command.command_id]):
                 result: dict[str, Any] = {"duplicate": True}
             elif command.kind is CommandKind.PUT_FLOW:
                 result = await self._put_flow(command)
             elif command.kind is CommandKind.ALLOCATE_STORAGE:
                 result = await self._allocate(command)
+            elif command.kind is CommandKind.UPDATE_FLOW:
+                result = await self._update_flow(command)
+            elif command.kind is CommandKind.UPDATE_SOURCE:
+                result = await self._update_source(command)
             else:
                 result = await self._add_segments(command)
             reply = CommandReply(command_id=command.command_id, ok=True, result=result)
@@ -287,25 +292,57 @@ class IngestProcessor:
             raise Rejected(RejectReason.INVALID_COMMAND, str(exc)) from None
         doc = FlowAdapter.dump_python(flow, mode="json", exclude_none=True)
         try:
-            current = await self.store.get_flow(str(command.flow_id))
+            current = await self.store.get_flow(str(command.target_id))
         except NotFound:
             current = None
         if current is not None and current.read_only and doc.get("read_only", True):
-            raise Rejected(RejectReason.FLOW_READ_ONLY, f"flow {command.flow_id} is read-only")
+            raise Rejected(RejectReason.FLOW_READ_ONLY, f"flow {command.target_id} is read-only")
         try:
             created = await self.store.put_flow(doc, time.time_ns())
         except Conflict as exc:
             raise Rejected(RejectReason.CONFLICT, str(exc)) from None
-        stored = await self.store.get_flow(str(command.flow_id))
+        stored = await self.store.get_flow(str(command.target_id))
         self._deliveries.append(await self.publisher.event(
-            "flows/created" if created else "flows/updated", str(command.flow_id), {"flow": stored.doc}))
+            "flows/created" if created else "flows/updated", str(command.target_id), {"flow": stored.doc}))
         return {"created": created}
+
+    async def _update_flow(self, command: Command) -> dict[str, Any]:
+        patches = _patches(command)
+        try:
+            current = await self.store.get_flow(str(command.target_id))
+        except NotFound:
+            raise Rejected(RejectReason.UNKNOWN_FLOW, f"flow {command.target_id} does not exist") from None
+        if current.read_only and not only_read_only_changes(patches):
+            raise Rejected(RejectReason.FLOW_READ_ONLY, f"flow {command.target_id} is read-only")
+        try:
+            flow = FlowAdapter.validate_python(patch_document(current.doc, patches))
+        except ValidationError as exc:
+            raise Rejected(RejectReason.INVALID_COMMAND, _summary(exc)) from None
+        doc = FlowAdapter.dump_python(flow, mode="json", exclude_none=True)
+        await self.store.put_flow(doc, time.time_ns())
+        self._deliveries.append(await self.publisher.event("flows/updated", str(command.target_id), {"flow": doc}))
+        return {}
+
+    async def _update_source(self, command: Command) -> dict[str, Any]:
+        source_id = str(command.target_id)
+        try:
+            current = await self.store.get_source(source_id)
+        except NotFound:
+            raise Rejected(RejectReason.UNKNOWN_SOURCE, f"source {source_id} does not exist") from None
+        try:
+            source = Source.model_validate(patch_document(current.doc, _patches(command)))
+        except ValidationError as exc:
+            raise Rejected(RejectReason.INVALID_COMMAND, _summary(exc)) from None
+        doc = source.model_dump(mode="json", exclude_none=True)
+        await self.store.put_source(doc, time.time_ns())
+        self._deliveries.append(await self.publisher.event("sources/updated", source_id, {"source": doc}))
+        return {}
 
     async def _writable_flow(self, command: Command) -> FlowRecord:
         try:
-            flow = await self.store.get_flow(str(command.flow_id))
+            flow = await self.store.get_flow(str(command.target_id))
         except NotFound:
-            raise Rejected(RejectReason.UNKNOWN_FLOW, f"flow {command.flow_id} does not exist") from None
+            raise Rejected(RejectReason.UNKNOWN_FLOW, f"flow {command.target_id} does not exist") from None
         check_flow_writable(flow)
         return flow
 
@@ -331,7 +368,7 @@ class IngestProcessor:
         except ValidationError as exc:
             raise Rejected(RejectReason.INVALID_COMMAND, str(exc)) from None
         requests = [_request_from_post(i, p) for i, p in enumerate(posts)]
-        flow_id = str(command.flow_id)
+        flow_id = str(command.target_id)
         context = (await self.store.segment_context([ContextRequest(
             flow_id, (), {r.object_id for r in requests}, segment_window(r.timerange for r in requests))]))[flow_id]
         if context.flow is None:
@@ -366,8 +403,20 @@ class _Phases:
         self._last = now
 
 
+def _patches(command: Command) -> list[FieldPatch]:
+    try:
+        return [FieldPatch.model_validate(p) for p in command.body["patches"]]
+    except (ValidationError, KeyError, TypeError) as exc:
+        raise Rejected(RejectReason.INVALID_COMMAND, f"invalid patches: {exc}") from None
+
+
+def _summary(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'document'}: {e['msg']}"
+                     for e in exc.errors(include_url=False))
+
+
 def _flow_id(item: Item) -> object:
-    return item.event.flow_id if isinstance(item, SegmentEvent) else item.command.flow_id
+    return item.event.flow_id if isinstance(item, SegmentEvent) else item.command.target_id
 
 
 def _object_id(event: IngestSegmentEvent) -> str:

@@ -77,9 +77,9 @@ class CommandClient:
                         except Exception as exc:  # a malformed reply must not stop the listener
                             waiter.set_exception(exc)
 
-    async def execute(self, kind: CommandKind, flow_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Send a command and return its result; raise ApiError when the agent rejected it."""
-        command = Command(command_id=str(uuid.uuid4()), kind=kind, flow_id=flow_id, reply_to=REPLIES.name,
+    async def execute(self, kind: CommandKind, target_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Send a command for a flow (or source) and return its result; raise ApiError when it was rejected."""
+        command = Command(command_id=str(uuid.uuid4()), kind=kind, target_id=target_id, reply_to=REPLIES.name,
                           issued_at=rfc3339_now(), body=body)
         waiter: asyncio.Future[CommandReply] = asyncio.get_running_loop().create_future()
         self._waiting[command.command_id] = waiter

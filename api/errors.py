@@ -35,7 +35,9 @@ def forbidden(summary: str) -> ApiError:
 
 REASON_STATUS = {
     RejectReason.UNKNOWN_FLOW: 404,
+    RejectReason.UNKNOWN_SOURCE: 404,
     RejectReason.FLOW_READ_ONLY: 403,
+    RejectReason.FIELD_NOT_SET: 404,
 }
 
 

@@ -11,6 +11,7 @@ from fastapi.responses import ORJSONResponse
 from api.bodies import UUID_PATTERN, json_body, validate
 from api.context import ctx
 from api.errors import bad_request, forbidden, not_found
+from api.fields import FLOW_FIELDS, add_field_routes
 from api.paging import paging_headers, parse_bool, parse_limit
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
@@ -104,3 +105,10 @@ async def put_flow(request: Request, flow_id: str) -> Response:
         return Response(status_code=204)
     record = await c.store.get_flow(flow_id)
     return ORJSONResponse(flow_body(record, include_timerange=False), status_code=201)
+
+
+async def _flow_doc(request: Request, flow_id: str) -> dict[str, Any]:
+    return (await load_flow(request, flow_id)).doc
+
+
+add_field_routes(router, "flows", CommandKind.UPDATE_FLOW, FLOW_FIELDS, _flow_doc)

@@ -15,7 +15,7 @@ API_VERSION = "8.2"
 
 @router.api_route("/", methods=["GET", "HEAD"])
 async def root() -> ORJSONResponse:
-    return ORJSONResponse(["service", "flows"])
+    return ORJSONResponse(["service", "flows", "sources"])
 
 
 @router.api_route("/service", methods=["GET", "HEAD"])

@@ -15,16 +15,28 @@ class CommandKind(StrEnum):
     PUT_FLOW = "put_flow"
     ALLOCATE_STORAGE = "allocate_storage"
     ADD_SEGMENTS = "add_segments"
+    UPDATE_FLOW = "update_flow"
+    UPDATE_SOURCE = "update_source"
+
+
+class FieldPatch(BaseModel):
+    """Set or remove one field (or one tag: `["tags", name]`) of a flow or source document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: list[str] = Field(min_length=1, max_length=2)
+    value: Any = None
+    remove: bool = False
 
 
 class Command(BaseModel):
-    """One write for one flow. `body` is the already-validated REST body, in TAMS wire form."""
+    """One write for one flow (or source). `body` is the already-validated REST body, in TAMS wire form."""
 
     model_config = ConfigDict(extra="forbid")
 
     command_id: str = Field(min_length=1, max_length=200, description="Idempotency key and reply correlation.")
     kind: CommandKind
-    flow_id: UUID
+    target_id: UUID = Field(description="The flow, or the source for source-only commands; also the message key.")
     reply_to: str | None = Field(default=None, description="Topic to publish the CommandReply on.")
     issued_at: str
     body: dict[str, Any]

@@ -16,6 +16,7 @@ class RejectReason(StrEnum):
     INVALID_TIMERANGE = "invalid_timerange"
     MEDIA_TOO_LARGE = "media_too_large"
     UNKNOWN_FLOW = "unknown_flow"
+    UNKNOWN_SOURCE = "unknown_source"
     FLOW_READ_ONLY = "flow_read_only"
     FLOW_HAS_NO_CONTAINER = "flow_has_no_container"
     OVERLAP = "overlap"
@@ -23,6 +24,7 @@ class RejectReason(StrEnum):
     OBJECT_CONFLICT = "object_conflict"
     INVALID_COMMAND = "invalid_command"
     CONFLICT = "conflict"
+    FIELD_NOT_SET = "field_not_set"
 
 
 class DeadLetter(BaseModel):

@@ -180,6 +180,14 @@ class MetadataStore(Protocol):
         """Raises NotFound."""
         ...
 
+    async def put_source(self, doc: dict[str, Any], now_ns: int) -> None:
+        """Replace an existing source's document (sources are created implicitly by put_flow); raises NotFound."""
+        ...
+
+    async def list_sources(self, query: FlowQuery) -> list[SourceRecord]:
+        """Sources ordered by id after `query.after_id`, filtered by `format` and `label`."""
+        ...
+
     # objects
     async def allocate_objects(self, allocations: Sequence[ObjectAllocation]) -> None:
         """Record new allocations; raises Conflict (and records none) if any id exists already."""

@@ -227,6 +227,27 @@ class SqliteMetadataStore:
 
         return await self._read(query)
 
+    async def put_source(self, doc: dict[str, Any], now_ns: int) -> None:
+        def update(conn: sqlite3.Connection) -> None:
+            cur = conn.execute("UPDATE sources SET label = ?, updated_ns = ?, doc = ? WHERE id = ?",
+                               (doc.get("label"), now_ns, orjson.dumps(doc).decode(), doc["id"]))
+            if not cur.rowcount:
+                raise NotFound(f"source {doc['id']} does not exist")
+
+        await self._write(update)
+
+    async def list_sources(self, query: FlowQuery) -> list[SourceRecord]:
+        def run(conn: sqlite3.Connection) -> list[SourceRecord]:
+            where, args = ["id > ?"], [query.after_id or ""]
+            for column in ("format", "label"):
+                if column in query.filters:
+                    where.append(f"{column} = ?")
+                    args.append(query.filters[column])
+            sql = f"SELECT doc, created_ns, updated_ns FROM sources WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+            return [SourceRecord(orjson.loads(r[0]), r[1], r[2]) for r in conn.execute(sql, (*args, query.limit))]
+
+        return await self._read(run)
+
     # -- objects --------------------------------------------------------------------------------
 
     async def allocate_objects(self, allocations: Sequence[ObjectAllocation]) -> None:

@@ -22,7 +22,7 @@ INGEST_SEGMENTS = TopicSpec(
 )
 COMMANDS = TopicSpec(
     name="tams.commands",
-    key="flow id (UTF-8)",
+    key="flow id, or source id for source-only changes (UTF-8)",
     value="JSON (schema command): a REST write for the agent that owns the flow",
     description="Writes the API received over REST; applied by the same agents as ingest events.",
 )

@@ -45,7 +45,7 @@ class Publisher:
         return await self.send(INGEST_SEGMENTS.name, str(event.flow_id).encode(), encode_ingest_event(event, media))
 
     async def command(self, command: Command) -> Delivery:
-        return await self.send(COMMANDS.name, str(command.flow_id).encode(), command.model_dump_json().encode())
+        return await self.send(COMMANDS.name, str(command.target_id).encode(), command.model_dump_json().encode())
 
     async def reply(self, reply: CommandReply, topic: str = REPLIES.name) -> Delivery:
         return await self.send(topic, reply.command_id.encode(), reply.model_dump_json(exclude_none=True).encode())

@@ -1,0 +1,33 @@
+"""Applying field patches to flow and source documents: the rule behind every sub-resource write."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from agents.rules import Rejected
+from schemas.commands import FieldPatch
+from schemas.deadletter import RejectReason
+
+
+def patch_document(doc: dict[str, Any], patches: Sequence[FieldPatch]) -> dict[str, Any]:
+    """A copy of `doc` with each patch applied in order; removing a missing field is a NotFound-style rejection."""
+    patched = copy.deepcopy(doc)
+    for patch in patches:
+        parent: dict[str, Any] = patched
+        *outer, name = patch.path
+        for key in outer:
+            parent = parent.setdefault(key, {})
+        if patch.remove:
+            if name not in parent:
+                raise Rejected(RejectReason.FIELD_NOT_SET, f"{'/'.join(patch.path)} is not set")
+            del parent[name]
+        else:
+            parent[name] = patch.value
+    return patched
+
+
+def only_read_only_changes(patches: Sequence[FieldPatch]) -> bool:
+    """A read-only flow accepts changes to `read_only` itself and nothing else."""
+    return all(p.path == ["read_only"] for p in patches)

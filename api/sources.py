@@ -1,0 +1,58 @@
+"""`/sources` and `/sources/{sourceId}`: sources are created with their first flow; their label,
+description and tags are written through the sub-resources (api.fields)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+
+from api.context import ctx
+from api.errors import not_found
+from api.fields import SOURCE_FIELDS, add_field_routes
+from api.flows import check_uuid
+from api.paging import paging_headers, parse_limit
+from schemas.commands import CommandKind
+from schemas.events import rfc3339_from_ns
+from stores.errors import NotFound
+from stores.metadata import FlowQuery, SourceRecord
+
+router = APIRouter()
+
+
+def source_body(record: SourceRecord) -> dict[str, Any]:
+    return {**record.doc, "created": rfc3339_from_ns(record.created_ns), "updated": rfc3339_from_ns(record.updated_ns)}
+
+
+async def load_source(request: Request, source_id: str) -> SourceRecord:
+    check_uuid(source_id, "source id")
+    try:
+        return await ctx(request).store.get_source(source_id)
+    except NotFound:
+        raise not_found(f"source {source_id} does not exist") from None
+
+
+@router.api_route("/sources", methods=["GET", "HEAD"])
+async def list_sources(request: Request) -> ORJSONResponse:
+    params = request.query_params
+    limit = parse_limit(params.get("limit"))
+    filters = {k: params[k] for k in ("format", "label") if k in params}
+    records = await ctx(request).store.list_sources(FlowQuery(limit=limit + 1, after_id=params.get("page"),
+                                                              filters=filters))
+    page, more = records[:limit], len(records) > limit
+    headers = paging_headers(request.url, limit=limit, count=len(page),
+                             next_key=page[-1].doc["id"] if more else None, reverse=False)
+    return ORJSONResponse([source_body(r) for r in page], headers=headers)
+
+
+@router.api_route("/sources/{source_id}", methods=["GET", "HEAD"])
+async def get_source(request: Request, source_id: str) -> ORJSONResponse:
+    return ORJSONResponse(source_body(await load_source(request, source_id)))
+
+
+async def _source_doc(request: Request, source_id: str) -> dict[str, Any]:
+    return (await load_source(request, source_id)).doc
+
+
+add_field_routes(router, "sources", CommandKind.UPDATE_SOURCE, SOURCE_FIELDS, _source_doc)
