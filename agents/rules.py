@@ -88,7 +88,8 @@ def plan_segments(
     for request in requests:
         try:
             start, end = _check_timerange(request.timerange)
-            object_timerange = _check_object(flow, request, objects.get(request.object_id), first_uses)
+            object_timerange, init_object_id = _check_object(flow, request, objects.get(request.object_id),
+                                                             first_uses)
             occupied.claim(start, end, request.timerange)
         except Rejected as rejection:
             plan.rejected.append((request, rejection))
@@ -101,7 +102,7 @@ def plan_segments(
             )
             first_uses[request.object_id] = registration
             plan.objects.append(registration)
-        plan.accepted.append((request, _new_segment(request, start, end, object_timerange)))
+        plan.accepted.append((request, _new_segment(request, start, end, object_timerange, init_object_id)))
     return plan
 
 
@@ -121,9 +122,10 @@ def segment_doc(request: SegmentRequest) -> bytes:
     return orjson.dumps(doc)
 
 
-def _new_segment(request: SegmentRequest, start: int, end: int, object_timerange: TimeRange) -> StoredSegment:
+def _new_segment(request: SegmentRequest, start: int, end: int, object_timerange: TimeRange,
+                 init_object_id: str | None) -> StoredSegment:
     return StoredSegment(
-        start_ns=start, end_ns=end, object_id=request.object_id, init_object_id=request.init_object_id,
+        start_ns=start, end_ns=end, object_id=request.object_id, init_object_id=init_object_id,
         object_timerange=str(object_timerange), doc=segment_doc(request),
     )
 
@@ -148,29 +150,29 @@ def _is_first_use(record: ObjectRecord | None) -> bool:
 
 def _check_object(
     flow: FlowRecord, request: SegmentRequest, record: ObjectRecord | None, first_uses: Mapping[str, ObjectRegistration]
-) -> TimeRange:
-    """Check the object can back this segment; return the object's own timerange."""
+) -> tuple[TimeRange, str | None]:
+    """Check the object can back this segment; return the object's own timerange and init object."""
     used = request.timerange.shift(-(request.ts_offset or 0))
     pending = first_uses.get(request.object_id)
     if pending is not None:  # registered earlier in this same batch
         return _check_reuse(request, TimeRange.parse(pending.timerange), pending.key_frame_count,
-                            pending.init_object_id, used)
+                            pending.init_object_id, used), pending.init_object_id
     if record is None:
         if request.media_size is None:
             raise Rejected(RejectReason.MISSING_OBJECT,
                            f"object {request.object_id} was never allocated (POST /flows/{{id}}/storage)")
-        return request.object_timerange or used
+        return request.object_timerange or used, request.init_object_id
     if not record.registered:
         if record.allocated_by_flow not in (None, flow.id):
             raise Rejected(RejectReason.OBJECT_CONFLICT,
                            f"object {request.object_id} was allocated for flow {record.allocated_by_flow}; "
                            "its first segment must be on that flow")
-        return request.object_timerange or used
+        return request.object_timerange or used, request.init_object_id
     if request.media_size is not None:
         raise Rejected(RejectReason.OBJECT_CONFLICT,
                        f"object {request.object_id} exists already; inline media cannot replace it")
     return _check_reuse(request, TimeRange.parse(record.timerange or "_"), record.key_frame_count,
-                        record.init_object_id, used)
+                        record.init_object_id, used), record.init_object_id
 
 
 def _check_reuse(request: SegmentRequest, stored: TimeRange, key_frames: int | None, init_object: str | None,

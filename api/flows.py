@@ -107,6 +107,15 @@ async def put_flow(request: Request, flow_id: str) -> Response:
     return ORJSONResponse(flow_body(record, include_timerange=False), status_code=201)
 
 
+@router.delete("/flows/{flow_id}")
+async def delete_flow(request: Request, flow_id: str) -> Response:
+    record = await load_flow(request, flow_id)
+    if record.read_only:
+        raise forbidden(f"flow {flow_id} is read-only")
+    await ctx(request).commands.execute(CommandKind.DELETE_FLOW, flow_id, {})
+    return Response(status_code=204)
+
+
 async def _flow_doc(request: Request, flow_id: str) -> dict[str, Any]:
     return (await load_flow(request, flow_id)).doc
 

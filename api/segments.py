@@ -122,6 +122,20 @@ async def get_segments(request: Request, flow_id: str) -> Response:
     return Response(body, media_type="application/json", headers=headers)
 
 
+@router.delete("/flows/{flow_id}/segments")
+async def delete_segments(request: Request, flow_id: str) -> Response:
+    """Deletes only segments completely covered by `timerange` (and using `object_id`)."""
+    flow = await load_flow(request, flow_id)
+    timerange = _query_timerange(request.query_params)
+    if flow.read_only:
+        raise forbidden(f"flow {flow_id} is read-only")
+    if not timerange.is_empty:
+        start, end = timerange.half_open()
+        await ctx(request).commands.execute(CommandKind.DELETE_SEGMENTS, flow_id, {
+            "start_ns": start, "end_ns": end, "object_id": request.query_params.get("object_id")})
+    return Response(status_code=204)
+
+
 @router.post("/flows/{flow_id}/segments")
 async def post_segments(request: Request, flow_id: str) -> Response:
     c = ctx(request)

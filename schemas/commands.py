@@ -17,6 +17,8 @@ class CommandKind(StrEnum):
     ADD_SEGMENTS = "add_segments"
     UPDATE_FLOW = "update_flow"
     UPDATE_SOURCE = "update_source"
+    DELETE_SEGMENTS = "delete_segments"
+    DELETE_FLOW = "delete_flow"
 
 
 class FieldPatch(BaseModel):

@@ -151,6 +151,16 @@ class SegmentContext:
 
 
 @dataclass(frozen=True, slots=True)
+class Deletion:
+    """What a delete removed: the span of the deleted segments, and objects nothing refers to any more."""
+
+    segments: int
+    span: tuple[int, int] | None  # half-open hull of the deleted segments
+    unreferenced_objects: list[str]
+    source_deleted: str | None = None  # the source id, when its last flow went
+
+
+@dataclass(frozen=True, slots=True)
 class FlowQuery:
     limit: int = 100
     after_id: str | None = None
@@ -215,6 +225,17 @@ class MetadataStore(Protocol):
 
         All of it is one transaction, so a batch spanning many flows costs one durable commit.
         """
+        ...
+
+    async def delete_segments(self, flow_id: str, start_ns: int, end_ns: int, object_id: str | None,
+                              now_ns: int) -> Deletion:
+        """Delete the flow's segments completely covered by the half-open window (and using `object_id`),
+        update the flow's stats, and drop the records of objects no segment or media object refers to."""
+        ...
+
+    async def delete_flow(self, flow_id: str) -> Deletion:
+        """Delete the flow and all its segments, unreferenced objects, and its source if it was the last flow.
+        Raises NotFound."""
         ...
 
     async def list_segments(self, query: SegmentQuery) -> SegmentPage:

@@ -22,6 +22,7 @@ from schemas.timing import INT64_MIN
 from stores.errors import Conflict, NotFound
 from stores.metadata import (
     ContextRequest,
+    Deletion,
     SegmentContext,
     FlowQuery,
     FlowRecord,
@@ -53,6 +54,7 @@ SCHEMA = [
         object_id TEXT NOT NULL, init_object_id TEXT, object_timerange TEXT, doc TEXT NOT NULL,
         PRIMARY KEY (flow_id, start_ns)) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS segments_by_object ON segments(object_id)",
+    "CREATE INDEX IF NOT EXISTS segments_by_init_object ON segments(init_object_id) WHERE init_object_id IS NOT NULL",
     """CREATE TABLE IF NOT EXISTS objects (
         id TEXT PRIMARY KEY, storage_id TEXT NOT NULL, allocated_by_flow TEXT, content_type TEXT,
         created_ns INTEGER NOT NULL, registered INTEGER NOT NULL DEFAULT 0, timerange TEXT,
@@ -308,6 +310,48 @@ class SqliteMetadataStore:
         if commits:
             await self._write(lambda conn: [_apply_commit(conn, c) for c in commits])
 
+    async def delete_segments(self, flow_id: str, start_ns: int, end_ns: int, object_id: str | None,
+                              now_ns: int) -> Deletion:
+        def run(conn: sqlite3.Connection) -> Deletion:
+            where, args = "flow_id = ? AND start_ns >= ? AND end_ns <= ?", [flow_id, start_ns, end_ns]
+            if object_id is not None:
+                where += " AND object_id = ?"
+                args.append(object_id)
+            rows = conn.execute(f"SELECT start_ns, end_ns, object_id, init_object_id FROM segments WHERE {where}",
+                                args).fetchall()
+            if not rows:
+                return Deletion(0, None, [])
+            conn.execute(f"DELETE FROM segments WHERE {where}", args)
+            _refresh_flow_extent(conn, flow_id, now_ns)
+            return Deletion(len(rows), (min(r[0] for r in rows), max(r[1] for r in rows)),
+                            _drop_unreferenced(conn, {r[2] for r in rows} | {r[3] for r in rows if r[3]}))
+
+        return await self._write(run)
+
+    async def delete_flow(self, flow_id: str) -> Deletion:
+        def run(conn: sqlite3.Connection) -> Deletion:
+            row = conn.execute("SELECT source_id FROM flows WHERE id = ?", (flow_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"flow {flow_id} does not exist")
+            rows = conn.execute("SELECT start_ns, end_ns, object_id, init_object_id FROM segments WHERE flow_id = ?",
+                                (flow_id,)).fetchall()
+            conn.execute("DELETE FROM segments WHERE flow_id = ?", (flow_id,))
+            conn.execute("DELETE FROM applied_events WHERE flow_id = ?", (flow_id,))
+            conn.execute("DELETE FROM flows WHERE id = ?", (flow_id,))
+            allocated = [r[0] for r in conn.execute(
+                "SELECT id FROM objects WHERE allocated_by_flow = ? AND registered = 0", (flow_id,))]
+            source_deleted = None
+            if conn.execute("SELECT 1 FROM flows WHERE source_id = ? LIMIT 1", (row[0],)).fetchone() is None:
+                conn.execute("DELETE FROM sources WHERE id = ?", (row[0],))
+                source_deleted = row[0]
+            candidates = {r[2] for r in rows} | {r[3] for r in rows if r[3]}
+            unreferenced = _drop_unreferenced(conn, candidates)
+            conn.executemany("DELETE FROM objects WHERE id = ?", [(o,) for o in allocated])
+            span = (min(r[0] for r in rows), max(r[1] for r in rows)) if rows else None
+            return Deletion(len(rows), span, unreferenced + allocated, source_deleted)
+
+        return await self._write(run)
+
     async def list_segments(self, query: SegmentQuery) -> SegmentPage:
         probe = SegmentQuery(**{**_fields(query), "limit": query.limit + 1})
         sql, args = _segment_sql(probe)
@@ -319,6 +363,30 @@ class SqliteMetadataStore:
         return await self._read(
             lambda conn: conn.execute("SELECT count(*) FROM segments WHERE flow_id = ?", (flow_id,)).fetchone()[0]
         )
+
+
+def _refresh_flow_extent(conn: sqlite3.Connection, flow_id: str, now_ns: int) -> None:
+    """Recompute the flow's extent and count after a delete (two index probes and a count)."""
+    first = conn.execute("SELECT start_ns FROM segments WHERE flow_id = ? ORDER BY start_ns LIMIT 1",
+                         (flow_id,)).fetchone()
+    last_end = conn.execute("SELECT max(end_ns) FROM segments WHERE flow_id = ? AND start_ns >= "
+                            "(SELECT max(start_ns) FROM segments WHERE flow_id = ?) - "
+                            "(SELECT max_segment_ns FROM flows WHERE id = ?)", (flow_id, flow_id, flow_id)).fetchone()
+    count = conn.execute("SELECT count(*) FROM segments WHERE flow_id = ?", (flow_id,)).fetchone()[0]
+    conn.execute("UPDATE flows SET tr_start_ns = ?, tr_end_ns = ?, segment_count = ?, segments_updated_ns = ? "
+                 "WHERE id = ?", (first[0] if first else None, last_end[0] if first else None, count, now_ns, flow_id))
+
+
+def _drop_unreferenced(conn: sqlite3.Connection, candidates: set[str]) -> list[str]:
+    """Delete the records of candidate objects that no segment uses as media or init object; return their ids."""
+    gone = []
+    for object_id in sorted(candidates):
+        used = conn.execute("SELECT 1 FROM segments WHERE object_id = ? LIMIT 1", (object_id,)).fetchone() or \
+            conn.execute("SELECT 1 FROM segments WHERE init_object_id = ? LIMIT 1", (object_id,)).fetchone()
+        if used is None:
+            conn.execute("DELETE FROM objects WHERE id = ?", (object_id,))
+            gone.append(object_id)
+    return gone
 
 
 def _context(conn: sqlite3.Connection, request: ContextRequest) -> SegmentContext:

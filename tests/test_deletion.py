@@ -1,0 +1,96 @@
+"""Deleting segments and flows: completely covered segments only, objects reference-counted across flows."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+
+from tests.conftest import video_flow
+
+
+async def flow_with_objects(http: httpx.AsyncClient, count: int, **extra: object) -> tuple[dict, list[dict]]:
+    flow = video_flow(**extra)
+    assert (await http.put(f"/flows/{flow['id']}", json=flow)).status_code == 201
+    objects = (await http.post(f"/flows/{flow['id']}/storage", json={"limit": count})).json()["media_objects"]
+    for obj in objects:
+        assert (await http.put(obj["put_url"]["url"], content=os.urandom(100))).status_code == 200
+    return flow, objects
+
+
+async def ranges(http: httpx.AsyncClient, flow_id: str) -> list[str]:
+    return [s["timerange"] for s in (await http.get(f"/flows/{flow_id}/segments")).json()]
+
+
+async def test_delete_segments_removes_only_those_completely_covered(http: httpx.AsyncClient) -> None:
+    flow, objects = await flow_with_objects(http, 3)
+    flow_id = flow["id"]
+    await http.post(f"/flows/{flow_id}/segments", json=[
+        {"object_id": o["object_id"], "timerange": f"[{2 * i}:0_{2 * i + 2}:0)"} for i, o in enumerate(objects)])
+    assert (await http.delete(f"/flows/{flow_id}/segments", params={"timerange": "[1:0_5:0)"})).status_code == 204
+    assert await ranges(http, flow_id) == ["[0:0_2:0)", "[4:0_6:0)"]
+    got = (await http.get(f"/flows/{flow_id}", params={"include_timerange": "true"})).json()
+    assert got["timerange"] == "[0:0_6:0)"
+    assert (await http.delete(f"/flows/{flow_id}/segments",
+                              params={"object_id": objects[2]["object_id"]})).status_code == 204
+    assert await ranges(http, flow_id) == ["[0:0_2:0)"]
+    got = (await http.get(f"/flows/{flow_id}", params={"include_timerange": "true"})).json()
+    assert got["timerange"] == "[0:0_2:0)"
+
+
+async def test_bytes_go_with_the_last_reference_from_any_flow(http: httpx.AsyncClient) -> None:
+    first, (shared,) = await flow_with_objects(http, 1)
+    second = video_flow()
+    await http.put(f"/flows/{second['id']}", json=second)
+    object_id = shared["object_id"]
+    assert (await http.post(f"/flows/{first['id']}/segments",
+                            json={"object_id": object_id, "timerange": "[0:0_10:0)"})).status_code == 201
+    reuse = await http.post(f"/flows/{second['id']}/segments",
+                            json={"object_id": object_id, "timerange": "[100:0_102:0)", "ts_offset": "100:0"})
+    assert reuse.status_code == 201, reuse.text
+    (segment,) = (await http.get(f"/flows/{second['id']}/segments")).json()
+    url = segment["get_urls"][0]["url"]
+
+    await http.delete(f"/flows/{first['id']}/segments")
+    assert (await http.get(url)).status_code == 200  # the second flow still uses the object
+    await http.delete(f"/flows/{second['id']}/segments")
+    assert (await http.get(url)).status_code == 404  # last reference gone: bytes deleted
+
+
+async def test_init_objects_are_counted_through_the_segments_that_use_them(http: httpx.AsyncClient) -> None:
+    flow, objects = await flow_with_objects(http, 3)
+    init, media_a, media_b = (o["object_id"] for o in objects)
+    flow_id = flow["id"]
+    posted = await http.post(f"/flows/{flow_id}/segments", json=[
+        {"object_id": media_a, "timerange": "[0:0_2:0)", "init_object_id": init},
+        {"object_id": media_b, "timerange": "[2:0_4:0)", "init_object_id": init}])
+    assert posted.status_code == 201, posted.text
+    (first,) = (await http.get(f"/flows/{flow_id}/segments", params={"timerange": "[0:0_1:0)"})).json()
+    init_url = first["init_object"]["get_urls"][0]["url"]
+    await http.delete(f"/flows/{flow_id}/segments", params={"timerange": "[0:0_2:0)"})
+    assert (await http.get(init_url)).status_code == 200
+    await http.delete(f"/flows/{flow_id}/segments", params={"timerange": "[2:0_4:0)"})
+    assert (await http.get(init_url)).status_code == 404
+
+
+async def test_delete_flow_removes_it_and_its_source_with_the_last_flow(http: httpx.AsyncClient) -> None:
+    flow, (obj,) = await flow_with_objects(http, 1)
+    sibling = video_flow(source_id=flow["source_id"])
+    await http.put(f"/flows/{sibling['id']}", json=sibling)
+    await http.post(f"/flows/{flow['id']}/segments", json={"object_id": obj["object_id"], "timerange": "[0:0_1:0)"})
+    url = (await http.get(f"/flows/{flow['id']}/segments")).json()[0]["get_urls"][0]["url"]
+    assert (await http.delete(f"/flows/{flow['id']}")).status_code == 204
+    assert (await http.get(f"/flows/{flow['id']}")).status_code == 404
+    assert (await http.get(f"/flows/{flow['id']}/segments")).json() == []
+    assert (await http.get(url)).status_code == 404
+    assert (await http.get(f"/sources/{flow['source_id']}")).status_code == 200  # the sibling keeps it
+    assert (await http.delete(f"/flows/{sibling['id']}")).status_code == 204
+    assert (await http.get(f"/sources/{flow['source_id']}")).status_code == 404
+    assert (await http.delete(f"/flows/{sibling['id']}")).status_code == 404
+
+
+async def test_read_only_flow_cannot_be_deleted(http: httpx.AsyncClient) -> None:
+    flow = video_flow(read_only=True)
+    await http.put(f"/flows/{flow['id']}", json=flow)
+    assert (await http.delete(f"/flows/{flow['id']}")).status_code == 403
+    assert (await http.delete(f"/flows/{flow['id']}/segments")).status_code == 403
