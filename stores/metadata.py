@@ -207,6 +207,10 @@ class MetadataStore(Protocol):
         """The known objects among `object_ids` (missing ids are simply absent)."""
         ...
 
+    async def object_references(self, object_id: str, *, after_flow: str | None, limit: int) -> list[str]:
+        """Ids of flows with a segment using the object as media or init object, ascending after `after_flow`."""
+        ...
+
     # segments
     async def applied_event_ids(self, flow_id: str, event_ids: Collection[str]) -> set[str]:
         """Which of these event ids were already applied to the flow."""

@@ -278,6 +278,12 @@ class SqliteMetadataStore:
 
         return await self._read(query) if ids else {}
 
+    async def object_references(self, object_id: str, *, after_flow: str | None, limit: int) -> list[str]:
+        sql = ("SELECT flow_id FROM (SELECT flow_id FROM segments WHERE object_id = ?"
+               " UNION SELECT flow_id FROM segments WHERE init_object_id = ?) WHERE flow_id > ? ORDER BY flow_id LIMIT ?")
+        return await self._read(lambda conn: [r[0] for r in conn.execute(
+            sql, (object_id, object_id, after_flow or "", limit))])
+
     # -- segments -------------------------------------------------------------------------------
 
     async def applied_event_ids(self, flow_id: str, event_ids: Collection[str]) -> set[str]:

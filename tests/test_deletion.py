@@ -7,6 +7,7 @@ import os
 import httpx
 
 from tests.conftest import video_flow
+from tests.test_resources import assert_valid
 
 
 async def flow_with_objects(http: httpx.AsyncClient, count: int, **extra: object) -> tuple[dict, list[dict]]:
@@ -94,3 +95,28 @@ async def test_read_only_flow_cannot_be_deleted(http: httpx.AsyncClient) -> None
     await http.put(f"/flows/{flow['id']}", json=flow)
     assert (await http.delete(f"/flows/{flow['id']}")).status_code == 403
     assert (await http.delete(f"/flows/{flow['id']}/segments")).status_code == 403
+
+
+async def test_objects_list_the_flows_that_use_them_and_hide_unregistered_allocations(http: httpx.AsyncClient) -> None:
+    flow, (used, unused) = await flow_with_objects(http, 2)
+    other = video_flow()
+    await http.put(f"/flows/{other['id']}", json=other)
+    await http.post(f"/flows/{flow['id']}/segments",
+                    json={"object_id": used["object_id"], "timerange": "[0:0_4:0)", "key_frame_count": 2})
+    await http.post(f"/flows/{other['id']}/segments",
+                    json={"object_id": used["object_id"], "timerange": "[0:0_1:0)"})
+    body = (await http.get(f"/objects/{used['object_id']}")).json()
+    assert sorted(body["referenced_by_flows"]) == sorted([flow["id"], other["id"]])
+    assert body["first_referenced_by_flow"] == flow["id"]
+    assert body["timerange"] == "[0:0_4:0)" and body["key_frame_count"] == 2
+    assert (await http.get(body["get_urls"][0]["url"])).status_code == 200
+    assert_valid(body, "object.json")
+    assert (await http.get(f"/objects/{unused['object_id']}")).status_code == 404
+    paged = await http.get(f"/objects/{used['object_id']}", params={"limit": 1})
+    assert len(paged.json()["referenced_by_flows"]) == 1 and "X-Paging-NextKey" in paged.headers
+
+
+async def test_flow_delete_requests_are_empty_because_deletes_complete_synchronously(http: httpx.AsyncClient) -> None:
+    listed = await http.get("/flow-delete-requests")
+    assert listed.status_code == 200 and listed.json() == []
+    assert (await http.get("/flow-delete-requests/3fa85f64-5717-4562-b3fc-2c963f66afa6")).status_code == 404
