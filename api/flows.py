@@ -12,6 +12,7 @@ from api.bodies import UUID_PATTERN, json_body, validate
 from api.context import ctx
 from api.errors import bad_request, forbidden, not_found
 from api.fields import FLOW_FIELDS, add_field_routes
+from api.filters import optional_int, tag_filter
 from api.paging import paging_headers, parse_bool, parse_limit
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
@@ -57,10 +58,22 @@ def flow_body(record: FlowRecord, *, include_timerange: bool, clip: TimeRange | 
 async def list_flows(request: Request) -> ORJSONResponse:
     params = request.query_params
     limit = parse_limit(params.get("limit"))
-    filters = {k: params[k] for k in ("format", "codec", "label") if k in params}
-    source_id = params.get("source_id")
-    records = await ctx(request).store.list_flows(
-        FlowQuery(limit=limit + 1, after_id=params.get("page"), source_id=source_id, filters=filters))
+    overlapping, empty_only = None, False
+    if "timerange" in params:
+        try:
+            timerange = TimeRange.parse(params["timerange"])
+        except InvalidTimeRange as exc:
+            raise bad_request(f"timerange: {exc}") from None
+        empty_only = timerange.is_empty
+        overlapping = None if timerange.is_empty or timerange.is_eternity else timerange.half_open()
+    init_segments = params.get("init_segments")
+    records = await ctx(request).store.list_flows(FlowQuery(
+        limit=limit + 1, after_id=params.get("page"), source_id=params.get("source_id"),
+        format=params.get("format"), codec=params.get("codec"), label=params.get("label"),
+        status=params.get("status"), frame_width=optional_int(params, "frame_width"),
+        frame_height=optional_int(params, "frame_height"),
+        init_segments=None if init_segments is None else parse_bool("init_segments", init_segments),
+        tags=tag_filter(params), overlapping=overlapping, empty_only=empty_only))
     page, more = records[:limit], len(records) > limit
     headers = paging_headers(request.url, limit=limit, count=len(page), next_key=page[-1].id if more else None,
                              reverse=False)

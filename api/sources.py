@@ -11,12 +11,13 @@ from fastapi.responses import ORJSONResponse
 from api.context import ctx
 from api.errors import not_found
 from api.fields import SOURCE_FIELDS, add_field_routes
+from api.filters import tag_filter
 from api.flows import check_uuid
 from api.paging import paging_headers, parse_limit
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
 from stores.errors import NotFound
-from stores.metadata import FlowQuery, SourceRecord
+from stores.metadata import SourceQuery, SourceRecord
 
 router = APIRouter()
 
@@ -37,9 +38,9 @@ async def load_source(request: Request, source_id: str) -> SourceRecord:
 async def list_sources(request: Request) -> ORJSONResponse:
     params = request.query_params
     limit = parse_limit(params.get("limit"))
-    filters = {k: params[k] for k in ("format", "label") if k in params}
-    records = await ctx(request).store.list_sources(FlowQuery(limit=limit + 1, after_id=params.get("page"),
-                                                              filters=filters))
+    records = await ctx(request).store.list_sources(SourceQuery(
+        limit=limit + 1, after_id=params.get("page"), format=params.get("format"), label=params.get("label"),
+        tags=tag_filter(params)))
     page, more = records[:limit], len(records) > limit
     headers = paging_headers(request.url, limit=limit, count=len(page),
                              next_key=page[-1].doc["id"] if more else None, reverse=False)

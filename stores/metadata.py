@@ -161,11 +161,39 @@ class Deletion:
 
 
 @dataclass(frozen=True, slots=True)
+class TagFilter:
+    """`tag.{name}=v1,v2` (any listed value, any element of an array tag) and `tag_exists.{name}`."""
+
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    exists: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class FlowQuery:
+    """Flows ordered by id after `after_id`; every filter given must hold."""
+
     limit: int = 100
     after_id: str | None = None
     source_id: str | None = None
-    filters: dict[str, str] = field(default_factory=dict)
+    format: str | None = None
+    codec: str | None = None
+    label: str | None = None
+    status: str | None = None
+    frame_width: int | None = None
+    frame_height: int | None = None
+    init_segments: bool | None = None
+    tags: TagFilter = field(default_factory=TagFilter)
+    overlapping: tuple[int, int] | None = None  # flows with a segment in this half-open window
+    empty_only: bool = False  # `timerange=()`: flows without segments
+
+
+@dataclass(frozen=True, slots=True)
+class SourceQuery:
+    limit: int = 100
+    after_id: str | None = None
+    format: str | None = None
+    label: str | None = None
+    tags: TagFilter = field(default_factory=TagFilter)
 
 
 class MetadataStore(Protocol):
@@ -194,8 +222,8 @@ class MetadataStore(Protocol):
         """Replace an existing source's document (sources are created implicitly by put_flow); raises NotFound."""
         ...
 
-    async def list_sources(self, query: FlowQuery) -> list[SourceRecord]:
-        """Sources ordered by id after `query.after_id`, filtered by `format` and `label`."""
+    async def list_sources(self, query: SourceQuery) -> list[SourceRecord]:
+        """Sources ordered by id after `query.after_id`; every filter given must hold."""
         ...
 
     # objects

@@ -31,8 +31,10 @@ from stores.metadata import (
     SegmentCommit,
     SegmentPage,
     SegmentQuery,
+    SourceQuery,
     SourceRecord,
     StoredSegment,
+    TagFilter,
 )
 
 T = TypeVar("T")
@@ -206,19 +208,28 @@ class SqliteMetadataStore:
         return await self._write(upsert)
 
     async def list_flows(self, query: FlowQuery) -> list[FlowRecord]:
-        def run(conn: sqlite3.Connection) -> list[FlowRecord]:
-            where, args = ["id > ?"], [query.after_id or ""]
-            if query.source_id:
-                where.append("source_id = ?")
-                args.append(query.source_id)
-            for column in ("format", "codec", "label"):
-                if column in query.filters:
-                    where.append(f"{column} = ?")
-                    args.append(query.filters[column])
-            sql = f"SELECT {FLOW_COLUMNS} FROM flows WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
-            return [_flow(row) for row in conn.execute(sql, (*args, query.limit))]
-
-        return await self._read(run)
+        where, args = ["id > ?"], [query.after_id or ""]
+        for column, value in (("source_id", query.source_id), ("format", query.format), ("codec", query.codec),
+                              ("label", query.label)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        for path, value in (("$.status", query.status), ("$.essence_parameters.frame_width", query.frame_width),
+                            ("$.essence_parameters.frame_height", query.frame_height)):
+            if value is not None:
+                where.append("json_extract(doc, ?) = ?")
+                args += [path, value]
+        if query.init_segments is not None:
+            where.append("coalesce(json_extract(doc, '$.essence_parameters.init_segments'), 0) = ?")
+            args.append(int(query.init_segments))
+        if query.empty_only:
+            where.append("tr_start_ns IS NULL")
+        elif query.overlapping is not None:
+            where.append("tr_start_ns < ? AND tr_end_ns > ?")
+            args += [query.overlapping[1], query.overlapping[0]]
+        _tag_sql(query.tags, where, args)
+        sql = f"SELECT {FLOW_COLUMNS} FROM flows WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+        return await self._read(lambda conn: [_flow(row) for row in conn.execute(sql, (*args, query.limit))])
 
     async def get_source(self, source_id: str) -> SourceRecord:
         def query(conn: sqlite3.Connection) -> SourceRecord:
@@ -238,17 +249,16 @@ class SqliteMetadataStore:
 
         await self._write(update)
 
-    async def list_sources(self, query: FlowQuery) -> list[SourceRecord]:
-        def run(conn: sqlite3.Connection) -> list[SourceRecord]:
-            where, args = ["id > ?"], [query.after_id or ""]
-            for column in ("format", "label"):
-                if column in query.filters:
-                    where.append(f"{column} = ?")
-                    args.append(query.filters[column])
-            sql = f"SELECT doc, created_ns, updated_ns FROM sources WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
-            return [SourceRecord(orjson.loads(r[0]), r[1], r[2]) for r in conn.execute(sql, (*args, query.limit))]
-
-        return await self._read(run)
+    async def list_sources(self, query: SourceQuery) -> list[SourceRecord]:
+        where, args = ["id > ?"], [query.after_id or ""]
+        for column, value in (("format", query.format), ("label", query.label)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        _tag_sql(query.tags, where, args)
+        sql = f"SELECT doc, created_ns, updated_ns FROM sources WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+        return await self._read(lambda conn: [SourceRecord(orjson.loads(r[0]), r[1], r[2])
+                                              for r in conn.execute(sql, (*args, query.limit))])
 
     # -- objects --------------------------------------------------------------------------------
 
@@ -369,6 +379,20 @@ class SqliteMetadataStore:
         return await self._read(
             lambda conn: conn.execute("SELECT count(*) FROM segments WHERE flow_id = ?", (flow_id,)).fetchone()[0]
         )
+
+
+def _tag_path(name: str) -> str:
+    return "$.tags." + orjson.dumps(name).decode()  # a quoted JSON path member: any tag name is safe
+
+
+def _tag_sql(tags: TagFilter, where: list[str], args: list[Any]) -> None:
+    """Tag filters on the `doc` column: a string tag is one value, an array tag matches on any element."""
+    for name, values in tags.values.items():
+        where.append(f"EXISTS (SELECT 1 FROM json_each(doc, ?) WHERE value IN ({','.join('?' * len(values))}))")
+        args += [_tag_path(name), *values]
+    for name, present in tags.exists.items():
+        where.append(f"json_type(doc, ?) IS {'NOT ' if present else ''}NULL")
+        args.append(_tag_path(name))
 
 
 def _refresh_flow_extent(conn: sqlite3.Connection, flow_id: str, now_ns: int) -> None:

@@ -93,3 +93,33 @@ async def test_health_and_metrics_answer(http: httpx.AsyncClient) -> None:
     await http.get("/service")
     metrics = (await http.get("/metrics")).text
     assert 'tams_http_requests_total{method="GET",route="/service",status="200"}' in metrics
+
+
+async def test_flow_listing_filters_by_tags_essence_and_timerange(http: httpx.AsyncClient) -> None:
+    mark = uuid.uuid4().hex
+    news = video_flow(tags={"run": mark, "genre": ["news", "live"]})
+    sport = video_flow(tags={"run": mark, "genre": "sport"}, label=f"sport-{mark}")
+    small = video_flow(tags={"run": mark})
+    small["essence_parameters"] = {**small["essence_parameters"], "frame_width": 640, "frame_height": 360}
+    for flow in (news, sport, small):
+        assert (await http.put(f"/flows/{flow['id']}", json=flow)).status_code == 201
+    (obj,) = (await http.post(f"/flows/{news['id']}/storage", json={"limit": 1})).json()["media_objects"]
+    await http.post(f"/flows/{news['id']}/segments", json={"object_id": obj["object_id"], "timerange": "[5:0_6:0)"})
+
+    async def ids(**params: str) -> set[str]:
+        response = await http.get("/flows", params={f"tag.run": mark, **params})
+        assert response.status_code == 200, response.text
+        return {f["id"] for f in response.json()}
+
+    assert await ids() == {news["id"], sport["id"], small["id"]}
+    assert await ids(**{"tag.genre": "news"}) == {news["id"]}
+    assert await ids(**{"tag.genre": "sport,live"}) == {news["id"], sport["id"]}
+    assert await ids(**{"tag_exists.genre": "false"}) == {small["id"]}
+    assert await ids(frame_width="640") == {small["id"]}
+    assert await ids(label=f"sport-{mark}") == {sport["id"]}
+    assert await ids(timerange="[5:500000000_7:0)") == {news["id"]}
+    assert await ids(timerange="[6:0_7:0)") == set()
+    assert await ids(timerange="()") == {sport["id"], small["id"]}
+    assert (await http.get("/flows", params={"frame_width": "wide"})).status_code == 400
+    sources = await http.get("/sources", params={"tag_exists.anything": "false", "limit": "1"})
+    assert sources.status_code == 200 and len(sources.json()) == 1
