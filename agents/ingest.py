@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +120,15 @@ class IngestProcessor:
         self.partitions = partitions
         self.max_media_bytes = max_media_bytes
         self._deliveries: list[Delivery] = []
+        self._handlers: dict[CommandKind, Callable[[Command], Awaitable[dict[str, Any]]]] = {
+            CommandKind.PUT_FLOW: self._put_flow,
+            CommandKind.ALLOCATE_STORAGE: self._allocate,
+            CommandKind.ADD_SEGMENTS: self._add_segments,
+            CommandKind.UPDATE_FLOW: self._update_flow,
+            CommandKind.UPDATE_SOURCE: self._update_source,
+            CommandKind.DELETE_SEGMENTS: self._delete_segments,
+            CommandKind.DELETE_FLOW: self._delete_flow,
+        }
 
     async def process(self, messages: Sequence[Message]) -> None:
         started = time.perf_counter()
@@ -269,20 +278,8 @@ class IngestProcessor:
         try:
             if await self.store.applied_event_ids(str(command.target_id), [command.command_id]):
                 result: dict[str, Any] = {"duplicate": True}
-            elif command.kind is CommandKind.PUT_FLOW:
-                result = await self._put_flow(command)
-            elif command.kind is CommandKind.ALLOCATE_STORAGE:
-                result = await self._allocate(command)
-            elif command.kind is CommandKind.UPDATE_FLOW:
-                result = await self._update_flow(command)
-            elif command.kind is CommandKind.UPDATE_SOURCE:
-                result = await self._update_source(command)
-            elif command.kind is CommandKind.DELETE_SEGMENTS:
-                result = await self._delete_segments(command)
-            elif command.kind is CommandKind.DELETE_FLOW:
-                result = await self._delete_flow(command)
             else:
-                result = await self._add_segments(command)
+                result = await self._handlers[command.kind](command)
             reply = CommandReply(command_id=command.command_id, ok=True, result=result)
         except Rejected as rejection:
             reply = CommandReply(command_id=command.command_id, ok=False, reason=rejection.reason,
