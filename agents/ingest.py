@@ -1,9 +1,11 @@
 """The agent's work on one batch of messages from `tams.ingest.segments` and `tams.commands`.
 
-For each flow in the batch, in message order: drop what was already applied (redelivery), plan with
-the write rules, store inline media, commit the metadata in one transaction, then announce on
-`tams.events`, reply to commands and dead-letter what was rejected. The caller acks the batch (and
-so lets Faust commit its offsets) only after `process` returns, i.e. once all of that is durable.
+Flows with only segment events in the batch are handled together: one consistent read of what the
+write rules need (flow, applied event ids, objects, neighbouring segments), a plan per flow, one
+`put_many` of inline media, one metadata transaction, then announcements on `tams.events` and dead
+letters for what was rejected. A flow with commands in the batch is applied strictly in message
+order. The caller acks the batch (and so lets Faust commit offsets) only after `process` returns,
+i.e. once all of that, replies included, is durable.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ class IngestProcessor:
         for flow_id, items in runs.items():
             if flow_id not in segment_only:
                 await self._apply_flow(flow_id, items)
-        phase.done("commands")
+        phase.done("announce_and_commands")
         deliveries, self._deliveries = self._deliveries, []
         if deliveries:
             await asyncio.gather(*deliveries)
