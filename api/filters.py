@@ -21,11 +21,18 @@ def tag_filter(params: QueryParams, prefix: str = "tag") -> TagFilter:
     return TagFilter(values, exists)
 
 
+INT32_MAX = 2**31 - 1
+
+
 def optional_int(params: QueryParams, name: str) -> int | None:
+    """A non-negative integer filter (frame sizes): anything else is a 400 that says so."""
     raw = params.get(name)
     if raw is None:
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise bad_request(f"{name} must be an integer, got {raw!r}") from None
+    if not 0 <= value <= INT32_MAX:
+        raise bad_request(f"{name} must be between 0 and {INT32_MAX}, got {value}")
+    return value

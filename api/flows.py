@@ -28,8 +28,9 @@ SERVER_MANAGED = ("created", "metadata_updated", "segments_updated", "collected_
 
 
 def check_uuid(value: str, what: str) -> str:
+    """A malformed id names nothing: 404, which the spec documents for every operation on an id."""
     if not _UUID.match(value):
-        raise bad_request(f"{what} {value!r} is not a valid UUID")
+        raise not_found(f"{what} {value!r} is not a valid UUID, so nothing has it")
     return value
 
 

@@ -11,15 +11,13 @@ MAX_LIMIT = 1000
 
 
 def parse_limit(raw: str | None) -> int:
-    if raw is None:
-        return DEFAULT_LIMIT
+    """The server picks limits (ADR-0010): a missing or unusable value gives the default, others are
+    clamped to [1, MAX_LIMIT]. Several listings document no 400, so a limit is never an error."""
     try:
-        limit = int(raw)
+        limit = int(raw) if raw is not None else DEFAULT_LIMIT
     except ValueError:
-        raise bad_request(f"limit must be a positive integer, got {raw!r}") from None
-    if limit < 1:
-        raise bad_request(f"limit must be a positive integer, got {raw!r}")
-    return min(limit, MAX_LIMIT)
+        return DEFAULT_LIMIT
+    return min(max(limit, 1), MAX_LIMIT)
 
 
 def parse_bool(name: str, raw: str | None, default: bool = False) -> bool:

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 
 from api.bodies import json_body, validate
 from api.context import Context, ctx
-from api.errors import ApiError, bad_request, forbidden, not_found
+from api.errors import bad_request, forbidden
 from api.flows import check_uuid, load_flow
 from api.paging import paging_headers, parse_bool, parse_limit
 from schemas.commands import CommandKind
@@ -92,10 +92,7 @@ def _cursor(raw: str | None) -> int | None:
 async def get_segments(request: Request, flow_id: str) -> Response:
     c = ctx(request)
     params = request.query_params
-    try:
-        check_uuid(flow_id, "flow id")
-    except ApiError:  # the spec documents 404 for an invalid flow id on this route
-        raise not_found(f"flow id {flow_id!r} is not a valid UUID") from None
+    check_uuid(flow_id, "flow id")
     timerange = _query_timerange(params)
     limit = parse_limit(params.get("limit"))
     reverse = parse_bool("reverse_order", params.get("reverse_order"))

@@ -66,4 +66,4 @@ async def test_sources_are_created_with_their_flow_and_editable(http: httpx.Asyn
     listed = (await http.get("/sources", params={"label": "camera A"})).json()
     assert [s["id"] for s in listed] == [source_id]
     assert (await http.get("/sources/3fa85f64-5717-4562-b3fc-2c963f66afa6")).status_code == 404
-    assert (await http.get("/sources/not-a-uuid")).status_code == 400
+    assert (await http.get("/sources/not-a-uuid")).status_code == 404

@@ -1,0 +1,55 @@
+"""Property-based testing of the running API against the official TAMS 8.2 OpenAPI document.
+
+Schemathesis generates requests from `../shared/tams-spec/api/TimeAddressableMediaStore.yaml`
+(not from a spec this service generates) and checks: no 5xx, every status code documented, every
+response body valid. Operations this release does not implement yet are listed explicitly, so
+the list can only shrink as they land.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import SPEC, video_flow
+from tests.stack import Stack
+
+NOT_YET_IMPLEMENTED = [
+    "/service/profiles",          # profiles
+    "/objects/{objectId}/instances",
+    "/flows/{flowId}/flow_collection",
+    "/service/webhooks",          # webhooks answer 404 until they exist (a later issue)
+]
+NOT_YET_IMPLEMENTED_OPERATIONS = ["POST_service"]  # operationIds in the official document
+
+
+def schemathesis_command(base_url: str, seed: int) -> list[str]:
+    binary = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
+    command = [
+        binary, "run", str(SPEC / "api" / "TimeAddressableMediaStore.yaml"), "--url", base_url,
+        "--checks", "not_a_server_error,status_code_conformance,response_schema_conformance",
+        "--max-examples", "10", "--seed", str(seed), "--request-timeout", "60",
+        "--phases", "examples,fuzzing", "--workers", "2",
+    ]
+    paths = "|".join(re.escape(path) for path in NOT_YET_IMPLEMENTED)
+    command += ["--exclude-path-regex", f"^({paths})"]  # one regex: repeated flags do not add up
+    for operation_id in NOT_YET_IMPLEMENTED_OPERATIONS:
+        command += ["--exclude-operation-id", operation_id]
+    return command
+
+
+async def test_api_conforms_to_the_official_openapi_under_generated_requests(
+        stack: Stack, http: httpx.AsyncClient) -> None:
+    flow = video_flow()
+    assert (await http.put(f"/flows/{flow['id']}", json=flow)).status_code == 201
+    result = await asyncio.to_thread(subprocess.run, schemathesis_command(stack.base_url, seed=20261125),
+                                     capture_output=True, text=True, timeout=900)
+    report = result.stdout + result.stderr
+    assert "Selected: 66/85" in report, report[-3000:]  # exactly the operations listed above are left out
+    assert result.returncode == 0, report[-8000:]
