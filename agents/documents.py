@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Sequence
 from typing import Any
+
+import orjson
 
 from agents.rules import Rejected
 from schemas.commands import FieldPatch
@@ -31,3 +34,11 @@ def patch_document(doc: dict[str, Any], patches: Sequence[FieldPatch]) -> dict[s
 def only_read_only_changes(patches: Sequence[FieldPatch]) -> bool:
     """A read-only flow accepts changes to `read_only` itself and nothing else."""
     return all(p.path == ["read_only"] for p in patches)
+
+
+def with_metadata_version(doc: dict[str, Any], supplied: str | None = None) -> dict[str, Any]:
+    """`doc` with its `metadata_version`: the client's value when given (replication keeps it),
+    otherwise a hash of the metadata, so equal metadata always has an equal version."""
+    body = {k: v for k, v in doc.items() if k != "metadata_version"}
+    version = supplied or hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    return {**body, "metadata_version": version}

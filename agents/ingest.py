@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agents import metrics
-from agents.documents import only_read_only_changes, patch_document
+from agents.documents import only_read_only_changes, patch_document, with_metadata_version
 from agents.rules import (
     Rejected,
     SegmentPlan,
@@ -295,6 +295,7 @@ class IngestProcessor:
         except ValidationError as exc:
             raise Rejected(RejectReason.INVALID_COMMAND, str(exc)) from None
         doc = FlowAdapter.dump_python(flow, mode="json", exclude_none=True)
+        doc = with_metadata_version(doc, command.body.get("metadata_version"))
         try:
             current = await self.store.get_flow(str(command.target_id))
         except NotFound:
@@ -322,7 +323,7 @@ class IngestProcessor:
             flow = FlowAdapter.validate_python(patch_document(current.doc, patches))
         except ValidationError as exc:
             raise Rejected(RejectReason.INVALID_COMMAND, _summary(exc)) from None
-        doc = FlowAdapter.dump_python(flow, mode="json", exclude_none=True)
+        doc = with_metadata_version(FlowAdapter.dump_python(flow, mode="json", exclude_none=True))
         await self.store.put_flow(doc, time.time_ns())
         self._deliveries.append(await self.publisher.event("flows/updated", str(command.target_id), {"flow": doc}))
         return {}

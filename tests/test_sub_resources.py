@@ -67,3 +67,17 @@ async def test_sources_are_created_with_their_flow_and_editable(http: httpx.Asyn
     assert [s["id"] for s in listed] == [source_id]
     assert (await http.get("/sources/3fa85f64-5717-4562-b3fc-2c963f66afa6")).status_code == 404
     assert (await http.get("/sources/not-a-uuid")).status_code == 404
+
+
+async def test_metadata_version_changes_with_metadata_and_keeps_a_supplied_value(http: httpx.AsyncClient) -> None:
+    flow = await new_flow(http)
+    base = f"/flows/{flow['id']}"
+    first = (await http.get(base)).json()["metadata_version"]
+    await http.put(f"{base}/label", json="changed")
+    second = (await http.get(base)).json()["metadata_version"]
+    assert second != first
+    await http.delete(f"{base}/label")
+    assert (await http.get(base)).json()["metadata_version"] == first  # same metadata, same version
+    replicated = video_flow(metadata_version="from-the-origin-store")
+    await http.put(f"/flows/{replicated['id']}", json=replicated)
+    assert (await http.get(f"/flows/{replicated['id']}")).json()["metadata_version"] == "from-the-origin-store"
