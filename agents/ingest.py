@@ -42,7 +42,7 @@ from schemas.ingest import (
     decode_ingest_event,
     inline_object_id,
 )
-from schemas.resources import FlowAdapter, FlowSegmentPost, Source
+from schemas.resources import FlowAdapter, FlowSegmentPost, ServicePost, Source
 from stores.errors import Conflict, NotFound
 from stores.media import MediaStore
 from stores.metadata import (
@@ -130,6 +130,7 @@ class IngestProcessor:
             CommandKind.UPDATE_SOURCE: self._update_source,
             CommandKind.DELETE_SEGMENTS: self._delete_segments,
             CommandKind.DELETE_FLOW: self._delete_flow,
+            CommandKind.UPDATE_SERVICE: self._update_service,
         }
 
     async def process(self, messages: Sequence[Message]) -> None:
@@ -342,6 +343,16 @@ class IngestProcessor:
         await self.store.put_source(doc, time.time_ns())
         self._deliveries.append(await self.publisher.event("sources/updated", source_id, {"source": doc}))
         return {}
+
+    async def _update_service(self, command: Command) -> dict[str, Any]:
+        try:
+            update = ServicePost.model_validate(command.body)
+        except ValidationError as exc:
+            raise Rejected(RejectReason.INVALID_COMMAND, _summary(exc)) from None
+        info = await self.store.get_service_info()
+        info.update(update.model_dump(exclude_none=True, include={"name", "description"}))
+        await self.store.put_service_info(info)
+        return info
 
     async def _delete_segments(self, command: Command) -> dict[str, Any]:
         flow = await self._writable_flow(command, need_container=False)

@@ -5,14 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import ORJSONResponse
 
+from pydantic import TypeAdapter
+
+from api.bodies import json_body, validate
 from api.context import ctx
 from api.errors import not_found
 from api.paging import paging_headers, parse_limit
+from schemas.commands import SERVICE_TARGET, CommandKind
+from schemas.resources import ServicePost
 from schemas.timing import NS_PER_SEC, format_timestamp
 
 router = APIRouter()
 
 API_VERSION = "8.2"
+_SERVICE_POST = TypeAdapter(ServicePost)
 
 
 @router.api_route("/", methods=["GET", "HEAD"])
@@ -22,15 +28,26 @@ async def root() -> ORJSONResponse:
 
 @router.api_route("/service", methods=["GET", "HEAD"])
 async def service(request: Request) -> ORJSONResponse:
-    settings = ctx(request).settings
+    c = ctx(request)
+    settings = c.settings
     return ORJSONResponse({
         "type": "urn:x-tams:service.pipeline",
         "api_version": API_VERSION,
         "service_version": "0.1.0",
         "name": settings.service_name,
+        **await c.store.get_service_info(),
         "min_object_timeout": format_timestamp(settings.min_object_timeout_s * NS_PER_SEC),
         "min_presigned_url_timeout": format_timestamp(settings.presigned_url_timeout_s * NS_PER_SEC),
     })
+
+
+@router.post("/service")
+async def update_service(request: Request) -> ORJSONResponse:
+    """Only `name` and `description` can change; stored, and written through the agents like any change."""
+    post = validate(_SERVICE_POST, await json_body(request), "service update")
+    await ctx(request).commands.execute(CommandKind.UPDATE_SERVICE, str(SERVICE_TARGET),
+                                        post.model_dump(exclude_none=True))
+    return await service(request)
 
 
 @router.api_route("/flow-delete-requests", methods=["GET", "HEAD"])

@@ -19,6 +19,11 @@ class CommandKind(StrEnum):
     UPDATE_SOURCE = "update_source"
     DELETE_SEGMENTS = "delete_segments"
     DELETE_FLOW = "delete_flow"
+    UPDATE_SERVICE = "update_service"
+
+
+SERVICE_TARGET = UUID("6d2b7c1e-0f4a-5b3e-9c8d-7a6f5e4d3c2b")
+"""The `target_id` (and so the partition) of service-wide commands: one writer for the service record."""
 
 
 class FieldPatch(BaseModel):

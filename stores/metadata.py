@@ -226,6 +226,13 @@ class MetadataStore(Protocol):
         """Sources ordered by id after `query.after_id`; every filter given must hold."""
         ...
 
+    # service
+    async def get_service_info(self) -> dict[str, Any]:
+        """The service's editable fields (`name`, `description`); empty until first set."""
+        ...
+
+    async def put_service_info(self, info: dict[str, Any]) -> None: ...
+
     # objects
     async def allocate_objects(self, allocations: Sequence[ObjectAllocation]) -> None:
         """Record new allocations; raises Conflict (and records none) if any id exists already."""

@@ -62,6 +62,7 @@ SCHEMA = [
         created_ns INTEGER NOT NULL, registered INTEGER NOT NULL DEFAULT 0, timerange TEXT,
         key_frame_count INTEGER, init_object_id TEXT, first_referenced_by_flow TEXT, size INTEGER
         ) WITHOUT ROWID""",
+    "CREATE TABLE IF NOT EXISTS service_info (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS applied_events (
         flow_id TEXT NOT NULL, event_id TEXT NOT NULL, applied_ns INTEGER NOT NULL,
         PRIMARY KEY (flow_id, event_id)) WITHOUT ROWID""",
@@ -259,6 +260,16 @@ class SqliteMetadataStore:
         sql = f"SELECT doc, created_ns, updated_ns FROM sources WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
         return await self._read(lambda conn: [SourceRecord(orjson.loads(r[0]), r[1], r[2])
                                               for r in conn.execute(sql, (*args, query.limit))])
+
+    async def get_service_info(self) -> dict[str, Any]:
+        row = await self._read(lambda conn: conn.execute("SELECT doc FROM service_info WHERE id = 1").fetchone())
+        return orjson.loads(row[0]) if row else {}
+
+    async def put_service_info(self, info: dict[str, Any]) -> None:
+        body = orjson.dumps(info).decode()
+        await self._write(lambda conn: conn.execute(
+            "INSERT INTO service_info (id, doc) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+            (body,)))
 
     # -- objects --------------------------------------------------------------------------------
 

@@ -30,3 +30,12 @@ async def test_get_flow_and_segments_validate_against_their_schemas(http: httpx.
     assert_valid(storage, "flow-storage.json")
     backends = (await http.get("/service/storage-backends")).json()
     assert_valid(backends, "storage-backends-list.json")
+
+
+async def test_post_service_changes_name_and_description_and_keeps_them(http: httpx.AsyncClient) -> None:
+    changed = await http.post("/service", json={"name": "archive", "description": "the main archive"})
+    assert changed.status_code == 200, changed.text
+    assert_valid(changed.json(), "service.json")
+    body = (await http.get("/service")).json()
+    assert body["name"] == "archive" and body["description"] == "the main archive"
+    assert (await http.post("/service", json={"name": 5})).status_code == 400
