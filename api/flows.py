@@ -13,13 +13,13 @@ from api.context import ctx
 from api.errors import bad_request, forbidden, not_found
 from api.fields import FLOW_FIELDS, add_field_routes
 from api.filters import optional_int, tag_filter
-from api.paging import paging_headers, parse_bool, parse_limit
+from api.paging import encode_page, listing, paging_headers, parse_bool, parse_limit
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
 from schemas.resources import FlowAdapter
 from schemas.timing import InvalidTimeRange, TimeRange
 from stores.errors import NotFound
-from stores.metadata import FlowQuery, FlowRecord
+from stores.metadata import FlowQuery, FlowRecord, sort_key
 
 router = APIRouter()
 
@@ -59,6 +59,7 @@ def flow_body(record: FlowRecord, *, include_timerange: bool, clip: TimeRange | 
 async def list_flows(request: Request) -> ORJSONResponse:
     params = request.query_params
     limit = parse_limit(params.get("limit"))
+    order = listing(params, ("created", "metadata_updated", "label"))
     overlapping, empty_only = None, False
     if "timerange" in params:
         try:
@@ -69,15 +70,19 @@ async def list_flows(request: Request) -> ORJSONResponse:
         overlapping = None if timerange.is_empty or timerange.is_eternity else timerange.half_open()
     init_segments = params.get("init_segments")
     records = await ctx(request).store.list_flows(FlowQuery(
-        limit=limit + 1, after_id=params.get("page"), source_id=params.get("source_id"),
+        limit=limit + 1, listing=order, source_id=params.get("source_id"),
         format=params.get("format"), codec=params.get("codec"), label=params.get("label"),
         status=params.get("status"), frame_width=optional_int(params, "frame_width"),
         frame_height=optional_int(params, "frame_height"),
         init_segments=None if init_segments is None else parse_bool("init_segments", init_segments),
         tags=tag_filter(params), overlapping=overlapping, empty_only=empty_only))
     page, more = records[:limit], len(records) > limit
-    headers = paging_headers(request.url, limit=limit, count=len(page), next_key=page[-1].id if more else None,
-                             reverse=False)
+    next_key = None
+    if more:
+        last = page[-1]
+        next_key = encode_page(sort_key(order.sort_by, last.id, last.created_ns, last.metadata_updated_ns,
+                                        last.doc.get("label")), order.sort_by)
+    headers = paging_headers(request.url, limit=limit, count=len(page), next_key=next_key, reverse=order.reverse)
     return ORJSONResponse([flow_body(r, include_timerange=False) for r in page], headers=headers)
 
 

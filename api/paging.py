@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from starlette.datastructures import URL
 
+import base64
+
+import orjson
+from starlette.datastructures import QueryParams
+
 from api.errors import bad_request
+from stores.metadata import Listing, SortKey
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -38,3 +44,29 @@ def paging_headers(url: URL, *, limit: int, count: int, next_key: str | None, re
         headers["X-Paging-NextKey"] = next_key
         headers["Link"] = f'<{url.include_query_params(page=next_key)}>; rel="next"'
     return headers
+
+
+def listing(params: QueryParams, sorts: tuple[str, ...]) -> Listing:
+    """`sort_by` (one of `sorts`, the first is the default), `reverse_order` and the `page` token."""
+    sort_by = params.get("sort_by", sorts[0])
+    if sort_by not in sorts:
+        raise bad_request(f"sort_by must be one of {', '.join(sorts)}, got {sort_by!r}")
+    reverse = parse_bool("reverse_order", params.get("reverse_order"))
+    return Listing(sort_by=sort_by, reverse=reverse, after=decode_page(params.get("page"), sort_by))
+
+
+def encode_page(key: SortKey, sort_by: str) -> str:
+    """An opaque paging key: the sort it belongs to and the last item's sort key."""
+    return base64.urlsafe_b64encode(orjson.dumps([sort_by, *key])).decode().rstrip("=")
+
+
+def decode_page(raw: str | None, sort_by: str) -> SortKey | None:
+    if not raw:
+        return None
+    try:
+        name, missing, value, item_id = orjson.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+        if name != sort_by or missing not in (0, 1) or not isinstance(item_id, str) or not isinstance(value, int | str):
+            raise ValueError(name)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise bad_request(f"page {raw!r} is not a paging key this service issued for sort_by={sort_by}") from None
+    return (missing, value, item_id)

@@ -13,11 +13,11 @@ from api.errors import not_found
 from api.fields import SOURCE_FIELDS, add_field_routes
 from api.filters import tag_filter
 from api.flows import check_uuid
-from api.paging import paging_headers, parse_limit
+from api.paging import encode_page, listing, paging_headers, parse_limit
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
 from stores.errors import NotFound
-from stores.metadata import SourceQuery, SourceRecord
+from stores.metadata import SourceQuery, SourceRecord, sort_key
 
 router = APIRouter()
 
@@ -38,12 +38,17 @@ async def load_source(request: Request, source_id: str) -> SourceRecord:
 async def list_sources(request: Request) -> ORJSONResponse:
     params = request.query_params
     limit = parse_limit(params.get("limit"))
+    order = listing(params, ("created", "updated", "label"))
     records = await ctx(request).store.list_sources(SourceQuery(
-        limit=limit + 1, after_id=params.get("page"), format=params.get("format"), label=params.get("label"),
+        limit=limit + 1, listing=order, format=params.get("format"), label=params.get("label"),
         tags=tag_filter(params)))
     page, more = records[:limit], len(records) > limit
-    headers = paging_headers(request.url, limit=limit, count=len(page),
-                             next_key=page[-1].doc["id"] if more else None, reverse=False)
+    next_key = None
+    if more:
+        last = page[-1]
+        next_key = encode_page(sort_key(order.sort_by, last.doc["id"], last.created_ns, last.updated_ns,
+                                        last.doc.get("label")), order.sort_by)
+    headers = paging_headers(request.url, limit=limit, count=len(page), next_key=next_key, reverse=order.reverse)
     return ORJSONResponse([source_body(r) for r in page], headers=headers)
 
 

@@ -168,12 +168,35 @@ class TagFilter:
     exists: dict[str, bool] = field(default_factory=dict)
 
 
+SortKey = tuple[int, int | str, str]
+"""(missing, value, id): ascending on it is the TAMS order (ADR-0052): dates newest first (their value
+is negated), strings ascending, items without the key last by id. `reverse_order` is descending."""
+
+DATE_SORTS = {"created": "created_ns", "metadata_updated": "updated_ns", "updated": "updated_ns"}
+
+
+def sort_key(sort_by: str, record_id: str, created_ns: int, updated_ns: int, label: str | None) -> SortKey:
+    """The sort key of one flow or source (`updated_ns` is a flow's metadata_updated or a source's updated)."""
+    if sort_by == "label":
+        return (0, label, record_id) if label is not None else (1, "", record_id)
+    return (0, -(created_ns if sort_by == "created" else updated_ns), record_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Order and keyset position of a flow or source listing."""
+
+    sort_by: str = "created"  # created | metadata_updated (flows) | updated (sources) | label
+    reverse: bool = False
+    after: SortKey | None = None  # the key of the last item of the previous page
+
+
 @dataclass(frozen=True, slots=True)
 class FlowQuery:
-    """Flows ordered by id after `after_id`; every filter given must hold."""
+    """Flows in `listing` order; every filter given must hold."""
 
     limit: int = 100
-    after_id: str | None = None
+    listing: Listing = field(default_factory=Listing)
     source_id: str | None = None
     format: str | None = None
     codec: str | None = None
@@ -190,7 +213,7 @@ class FlowQuery:
 @dataclass(frozen=True, slots=True)
 class SourceQuery:
     limit: int = 100
-    after_id: str | None = None
+    listing: Listing = field(default_factory=Listing)
     format: str | None = None
     label: str | None = None
     tags: TagFilter = field(default_factory=TagFilter)
@@ -223,7 +246,7 @@ class MetadataStore(Protocol):
         ...
 
     async def list_sources(self, query: SourceQuery) -> list[SourceRecord]:
-        """Sources ordered by id after `query.after_id`; every filter given must hold."""
+        """Sources in `query.listing` order; every filter given must hold."""
         ...
 
     # service

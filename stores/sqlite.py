@@ -26,6 +26,7 @@ from stores.metadata import (
     SegmentContext,
     FlowQuery,
     FlowRecord,
+    Listing,
     ObjectAllocation,
     ObjectRecord,
     SegmentCommit,
@@ -209,7 +210,8 @@ class SqliteMetadataStore:
         return await self._write(upsert)
 
     async def list_flows(self, query: FlowQuery) -> list[FlowRecord]:
-        where, args = ["id > ?"], [query.after_id or ""]
+        key = _sort_sql(query.listing, updated="metadata_updated_ns")
+        where, args = _keyset(query.listing, key)
         for column, value in (("source_id", query.source_id), ("format", query.format), ("codec", query.codec),
                               ("label", query.label)):
             if value is not None:
@@ -229,7 +231,7 @@ class SqliteMetadataStore:
             where.append("tr_start_ns < ? AND tr_end_ns > ?")
             args += [query.overlapping[1], query.overlapping[0]]
         _tag_sql(query.tags, where, args)
-        sql = f"SELECT {FLOW_COLUMNS} FROM flows WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+        sql = f"SELECT {FLOW_COLUMNS} FROM flows WHERE {' AND '.join(where)} ORDER BY {_order(query.listing, key)} LIMIT ?"
         return await self._read(lambda conn: [_flow(row) for row in conn.execute(sql, (*args, query.limit))])
 
     async def get_source(self, source_id: str) -> SourceRecord:
@@ -251,13 +253,15 @@ class SqliteMetadataStore:
         await self._write(update)
 
     async def list_sources(self, query: SourceQuery) -> list[SourceRecord]:
-        where, args = ["id > ?"], [query.after_id or ""]
+        key = _sort_sql(query.listing, updated="updated_ns")
+        where, args = _keyset(query.listing, key)
         for column, value in (("format", query.format), ("label", query.label)):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
         _tag_sql(query.tags, where, args)
-        sql = f"SELECT doc, created_ns, updated_ns FROM sources WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+        sql = (f"SELECT doc, created_ns, updated_ns FROM sources WHERE {' AND '.join(where)}"
+               f" ORDER BY {_order(query.listing, key)} LIMIT ?")
         return await self._read(lambda conn: [SourceRecord(orjson.loads(r[0]), r[1], r[2])
                                               for r in conn.execute(sql, (*args, query.limit))])
 
@@ -390,6 +394,27 @@ class SqliteMetadataStore:
         return await self._read(
             lambda conn: conn.execute("SELECT count(*) FROM segments WHERE flow_id = ?", (flow_id,)).fetchone()[0]
         )
+
+
+def _sort_sql(listing: Listing, *, updated: str) -> tuple[str, str]:
+    """SQL for the (missing, value) part of `stores.metadata.sort_key`; the id completes it."""
+    if listing.sort_by == "label":
+        return "(label IS NULL)", "coalesce(label, '')"
+    column = "created_ns" if listing.sort_by == "created" else updated
+    return "0", f"-{column}"
+
+
+def _keyset(listing: Listing, key: tuple[str, str]) -> tuple[list[str], list[Any]]:
+    if listing.after is None:
+        return ["1"], []
+    op = "<" if listing.reverse else ">"
+    return [f"({key[0]}, {key[1]}, id) {op} (?, ?, ?)"], list(listing.after)
+
+
+def _order(listing: Listing, key: tuple[str, str]) -> str:
+    direction = "DESC" if listing.reverse else "ASC"
+    terms = [key[1], "id"] if key[0] == "0" else [*key, "id"]  # a bare 0 in ORDER BY names a column
+    return ", ".join(f"{term} {direction}" for term in terms)
 
 
 def _tag_path(name: str) -> str:

@@ -123,3 +123,36 @@ async def test_flow_listing_filters_by_tags_essence_and_timerange(http: httpx.As
     assert (await http.get("/flows", params={"frame_width": "wide"})).status_code == 400
     sources = await http.get("/sources", params={"tag_exists.anything": "false", "limit": "1"})
     assert sources.status_code == 200 and len(sources.json()) == 1
+
+
+async def listing_pages(http: httpx.AsyncClient, path: str, **params: str) -> list[dict]:
+    items: list[dict] = []
+    url: str | None = path
+    query: dict[str, str] | None = {"limit": "2", **params}
+    while url:
+        response = await http.get(url, params=query)
+        assert response.status_code == 200, response.text
+        items += response.json()
+        url, query = response.links.get("next", {}).get("url"), None
+    return items
+
+
+async def test_flow_listing_sorts_by_label_and_date_with_missing_keys_last_and_reverses(
+        http: httpx.AsyncClient) -> None:
+    mark = uuid.uuid4().hex
+    labels = ["delta", None, "alpha", "charlie", None]
+    flows = [video_flow(tags={"sort": mark}, **({"label": label} if label else {})) for label in labels]
+    for flow in flows:
+        assert (await http.put(f"/flows/{flow['id']}", json=flow)).status_code == 201
+    unlabelled = sorted(f["id"] for f in flows if "label" not in f)
+
+    by_label = await listing_pages(http, "/flows", **{"tag.sort": mark, "sort_by": "label"})
+    assert [f.get("label") or f["id"] for f in by_label] == ["alpha", "charlie", "delta", *unlabelled]
+    reversed_label = await listing_pages(http, "/flows", **{"tag.sort": mark, "sort_by": "label",
+                                                            "reverse_order": "true"})
+    assert reversed_label == by_label[::-1]
+
+    newest_first = await listing_pages(http, "/flows", **{"tag.sort": mark})
+    assert [f["id"] for f in newest_first] == [f["id"] for f in flows[::-1]]
+    assert (await http.get("/flows", params={"sort_by": "size"})).status_code == 400
+    assert (await http.get("/flows", params={"page": "not-a-key"})).status_code == 400
