@@ -42,7 +42,7 @@ from schemas.ingest import (
     decode_ingest_event,
     inline_object_id,
 )
-from schemas.resources import FlowAdapter, FlowSegmentPost, ServicePost, Source
+from schemas.resources import FlowAdapter, FlowSegmentPost, Profile, ServicePost, Source
 from stores.errors import Conflict, NotFound
 from stores.media import MediaStore
 from stores.metadata import (
@@ -131,6 +131,7 @@ class IngestProcessor:
             CommandKind.DELETE_SEGMENTS: self._delete_segments,
             CommandKind.DELETE_FLOW: self._delete_flow,
             CommandKind.UPDATE_SERVICE: self._update_service,
+            CommandKind.CREATE_PROFILE: self._create_profile,
         }
 
     async def process(self, messages: Sequence[Message]) -> None:
@@ -353,6 +354,18 @@ class IngestProcessor:
         info.update(update.model_dump(exclude_none=True, include={"name", "description"}))
         await self.store.put_service_info(info)
         return info
+
+    async def _create_profile(self, command: Command) -> dict[str, Any]:
+        try:
+            profile = Profile.model_validate(command.body)
+        except ValidationError as exc:
+            raise Rejected(RejectReason.INVALID_COMMAND, _summary(exc)) from None
+        doc = profile.model_dump(mode="json", exclude_none=True, exclude={"created"})
+        try:
+            await self.store.create_profile(doc, time.time_ns())
+        except Conflict as exc:
+            raise Rejected(RejectReason.CONFLICT, str(exc)) from None
+        return {}
 
     async def _delete_segments(self, command: Command) -> dict[str, Any]:
         flow = await self._writable_flow(command, need_container=False)

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import ORJSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api import flows, objects, segments, service, sources
+from api import flows, objects, profiles, segments, service, sources
 from api.commands import CommandClient
 from api.context import Context, StorageBackendConfig, ctx
 from api.errors import error_response, install_error_handlers
@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(segments.router)
     app.include_router(sources.router)
     app.include_router(objects.router)
+    app.include_router(profiles.router)
     app.include_router(media_router(media, signer, max_upload_bytes=settings.media_upload_max_bytes))
 
     @app.get("/health", include_in_schema=False)

@@ -15,7 +15,7 @@ from pydantic import NonNegativeInt, StrictBool, StrictStr, TypeAdapter
 
 from api.bodies import json_body, validate
 from api.context import ctx
-from api.errors import forbidden, not_found
+from api.errors import bad_request, forbidden, not_found
 from schemas.commands import CommandKind
 
 Loader = Callable[[Request, str], Awaitable[dict[str, Any]]]
@@ -55,6 +55,8 @@ def add_field_routes(router: APIRouter, collection: str, kind: CommandKind, fiel
         async def put_field(request: Request, entity_id: str) -> Response:
             doc = await load(request, entity_id)
             value = validate(adapter, await json_body(request), field)
+            if field == "avg_bit_rate" and doc.get("profile_id"):
+                raise bad_request(f"{singular} {entity_id} takes avg_bit_rate from profile {doc['profile_id']}")
             return await send(request, entity_id, doc, field, {"path": [field], "value": value})
 
         if field not in NOT_DELETABLE:

@@ -16,7 +16,7 @@ from api.filters import optional_int, tag_filter
 from api.paging import encode_page, listing, paging_headers, parse_bool, parse_limit
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
-from schemas.resources import FlowAdapter
+from schemas.resources import FlowAdapter, FlowPutAdapter, ProfileFlowPut
 from schemas.timing import InvalidTimeRange, TimeRange
 from stores.errors import NotFound
 from stores.metadata import FlowQuery, FlowRecord, sort_key
@@ -75,6 +75,7 @@ async def list_flows(request: Request) -> ORJSONResponse:
         status=params.get("status"), frame_width=optional_int(params, "frame_width"),
         frame_height=optional_int(params, "frame_height"),
         init_segments=None if init_segments is None else parse_bool("init_segments", init_segments),
+        profile_id=params.get("profile_id"),
         tags=tag_filter(params), overlapping=overlapping, empty_only=empty_only))
     page, more = records[:limit], len(records) > limit
     next_key = None
@@ -110,6 +111,13 @@ async def put_flow(request: Request, flow_id: str) -> Response:
         raise bad_request(f"the body's id {raw.get('id')!r} differs from the flow id in the path {flow_id}")
     raw = {k: v for k, v in raw.items() if k not in SERVER_MANAGED}
     raw["id"] = flow_id
+    put = validate(FlowPutAdapter, raw, "flow")
+    if isinstance(put, ProfileFlowPut):
+        from api.profiles import expand_profile  # api.profiles builds on this module
+
+        raw = await expand_profile(request, put.model_dump(mode="json", exclude_none=True))
+    elif raw.get("profile_id") == "":
+        del raw["profile_id"]  # "" breaks the link to a profile (flow PUT description)
     flow = validate(FlowAdapter, raw, "flow")
     doc = FlowAdapter.dump_python(flow, mode="json", exclude_none=True)
     c = ctx(request)

@@ -20,6 +20,7 @@ class CommandKind(StrEnum):
     DELETE_SEGMENTS = "delete_segments"
     DELETE_FLOW = "delete_flow"
     UPDATE_SERVICE = "update_service"
+    CREATE_PROFILE = "create_profile"
 
 
 SERVICE_TARGET = UUID("6d2b7c1e-0f4a-5b3e-9c8d-7a6f5e4d3c2b")

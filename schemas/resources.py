@@ -784,3 +784,24 @@ class FlowStorage(_Closed):
     """The 201 body of a storage allocation (``flow-storage.json``, a closed object)."""
 
     media_objects: list[MediaObjectAllocation] = Field(default_factory=list)
+
+
+class Profile(_Open):
+    """A named, immutable set of technical Flow fields (``profile.json``); never a multi Flow."""
+
+    id: Uuid
+    label: str | None = None
+    description: str | None = None
+    created_by: str | None = None
+    created: DateTime | None = None
+    tags: Tags | None = None
+    flow_metadata: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _flow_metadata_describes_a_flow(self) -> Profile:
+        metadata = self.flow_metadata
+        if metadata.get("format") == ContentFormat.MULTI.value:
+            raise ValueError("a Profile cannot describe a multi Flow")
+        placeholder = "00000000-0000-4000-8000-000000000000"
+        FlowAdapter.validate_python({**metadata, "id": placeholder, "source_id": placeholder})
+        return self

@@ -51,6 +51,12 @@ class SourceRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ProfileRecord:
+    doc: dict[str, Any]
+    created_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class ObjectAllocation:
     """An object id handed out by POST /flows/{id}/storage, not yet used by a segment."""
 
@@ -205,6 +211,7 @@ class FlowQuery:
     frame_width: int | None = None
     frame_height: int | None = None
     init_segments: bool | None = None
+    profile_id: str | None = None
     tags: TagFilter = field(default_factory=TagFilter)
     overlapping: tuple[int, int] | None = None  # flows with a segment in this half-open window
     empty_only: bool = False  # `timerange=()`: flows without segments
@@ -248,6 +255,18 @@ class MetadataStore(Protocol):
     async def list_sources(self, query: SourceQuery) -> list[SourceRecord]:
         """Sources in `query.listing` order; every filter given must hold."""
         ...
+
+    # profiles (immutable)
+    async def create_profile(self, doc: dict[str, Any], now_ns: int) -> None:
+        """Raises Conflict if a profile with that id exists."""
+        ...
+
+    async def get_profile(self, profile_id: str) -> ProfileRecord:
+        """Raises NotFound."""
+        ...
+
+    async def list_profiles(self, *, format: str | None, codec: str | None, label: str | None, after_id: str | None,
+                            limit: int) -> list[ProfileRecord]: ...
 
     # service
     async def get_service_info(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from stores.metadata import (
     Listing,
     ObjectAllocation,
     ObjectRecord,
+    ProfileRecord,
     SegmentCommit,
     SegmentPage,
     SegmentQuery,
@@ -63,6 +64,8 @@ SCHEMA = [
         created_ns INTEGER NOT NULL, registered INTEGER NOT NULL DEFAULT 0, timerange TEXT,
         key_frame_count INTEGER, init_object_id TEXT, first_referenced_by_flow TEXT, size INTEGER
         ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS profiles (
+        id TEXT PRIMARY KEY, format TEXT, codec TEXT, label TEXT, created_ns INTEGER NOT NULL, doc TEXT NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS service_info (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS applied_events (
         flow_id TEXT NOT NULL, event_id TEXT NOT NULL, applied_ns INTEGER NOT NULL,
@@ -222,6 +225,9 @@ class SqliteMetadataStore:
             if value is not None:
                 where.append("json_extract(doc, ?) = ?")
                 args += [path, value]
+        if query.profile_id is not None:
+            where.append("json_extract(doc, '$.profile_id') = ?")
+            args.append(query.profile_id)
         if query.init_segments is not None:
             where.append("coalesce(json_extract(doc, '$.essence_parameters.init_segments'), 0) = ?")
             args.append(int(query.init_segments))
@@ -264,6 +270,37 @@ class SqliteMetadataStore:
                f" ORDER BY {_order(query.listing, key)} LIMIT ?")
         return await self._read(lambda conn: [SourceRecord(orjson.loads(r[0]), r[1], r[2])
                                               for r in conn.execute(sql, (*args, query.limit))])
+
+    async def create_profile(self, doc: dict[str, Any], now_ns: int) -> None:
+        metadata = doc["flow_metadata"]
+
+        def insert(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute("INSERT INTO profiles (id, format, codec, label, created_ns, doc) VALUES (?,?,?,?,?,?)",
+                             (doc["id"], metadata.get("format"), metadata.get("codec"), doc.get("label"), now_ns,
+                              orjson.dumps(doc).decode()))
+            except sqlite3.IntegrityError:
+                raise Conflict(f"profile {doc['id']} exists already; profiles cannot be changed") from None
+
+        await self._write(insert)
+
+    async def get_profile(self, profile_id: str) -> ProfileRecord:
+        row = await self._read(lambda conn: conn.execute(
+            "SELECT doc, created_ns FROM profiles WHERE id = ?", (profile_id,)).fetchone())
+        if row is None:
+            raise NotFound(f"profile {profile_id} does not exist")
+        return ProfileRecord(orjson.loads(row[0]), row[1])
+
+    async def list_profiles(self, *, format: str | None, codec: str | None, label: str | None, after_id: str | None,
+                            limit: int) -> list[ProfileRecord]:
+        where, args = ["id > ?"], [after_id or ""]
+        for column, value in (("format", format), ("codec", codec), ("label", label)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        sql = f"SELECT doc, created_ns FROM profiles WHERE {' AND '.join(where)} ORDER BY id LIMIT ?"
+        return await self._read(lambda conn: [ProfileRecord(orjson.loads(r[0]), r[1])
+                                              for r in conn.execute(sql, (*args, limit))])
 
     async def get_service_info(self) -> dict[str, Any]:
         row = await self._read(lambda conn: conn.execute("SELECT doc FROM service_info WHERE id = 1").fetchone())

@@ -1,0 +1,76 @@
+"""`/service/profiles`: immutable sets of technical fields that flows can be created from."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+from pydantic import TypeAdapter
+
+from api.bodies import json_body, validate
+from api.context import ctx
+from api.errors import bad_request, not_found
+from api.flows import check_uuid
+from api.paging import paging_headers, parse_limit
+from schemas.commands import CommandKind
+from schemas.events import rfc3339_from_ns
+from schemas.resources import Profile
+from stores.errors import NotFound
+from stores.metadata import ProfileRecord
+
+router = APIRouter()
+_PROFILE = TypeAdapter(Profile)
+
+
+def profile_body(record: ProfileRecord) -> dict[str, Any]:
+    return {**record.doc, "created": rfc3339_from_ns(record.created_ns)}
+
+
+@router.api_route("/service/profiles", methods=["GET", "HEAD"])
+async def list_profiles(request: Request) -> ORJSONResponse:
+    params = request.query_params
+    limit = parse_limit(params.get("limit"))
+    records = await ctx(request).store.list_profiles(format=params.get("format"), codec=params.get("codec"),
+                                                     label=params.get("label"), after_id=params.get("page"),
+                                                     limit=limit + 1)
+    page, more = records[:limit], len(records) > limit
+    headers = paging_headers(request.url, limit=limit, count=len(page),
+                             next_key=page[-1].doc["id"] if more else None, reverse=False)
+    headers = {k: v for k, v in headers.items() if k in ("Link", "X-Paging-Limit", "X-Paging-NextKey")}
+    return ORJSONResponse([profile_body(r) for r in page], headers=headers)
+
+
+@router.api_route("/service/profiles/{profile_id}", methods=["GET", "HEAD"])
+async def get_profile(request: Request, profile_id: str) -> ORJSONResponse:
+    check_uuid(profile_id, "profile id")
+    try:
+        return ORJSONResponse(profile_body(await ctx(request).store.get_profile(profile_id)))
+    except NotFound:
+        raise not_found(f"profile {profile_id} does not exist") from None
+
+
+@router.post("/service/profiles/{profile_id}")
+async def create_profile(request: Request, profile_id: str) -> ORJSONResponse:
+    """Profiles are immutable: creating one that exists is a 400."""
+    check_uuid(profile_id, "profile id")
+    raw = await json_body(request)
+    if not isinstance(raw, dict):
+        raise bad_request("a profile must be a JSON object")
+    if raw.get("id", profile_id) != profile_id:
+        raise bad_request(f"the body's id {raw.get('id')!r} differs from the profile id in the path {profile_id}")
+    profile = validate(_PROFILE, {**raw, "id": profile_id}, "profile")
+    c = ctx(request)
+    await c.commands.execute(CommandKind.CREATE_PROFILE, profile_id,
+                             profile.model_dump(mode="json", exclude_none=True, exclude={"created"}))
+    return ORJSONResponse(profile_body(await c.store.get_profile(profile_id)), status_code=201)
+
+
+async def expand_profile(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """A flow PUT naming a profile becomes a full flow: the profile's technical fields plus the body's own."""
+    profile_id = body["profile_id"]
+    try:
+        record = await ctx(request).store.get_profile(str(profile_id))
+    except NotFound:
+        raise bad_request(f"profile {profile_id} does not exist") from None
+    return {**record.doc["flow_metadata"], **body}
