@@ -326,7 +326,10 @@ class IngestProcessor:
         except ValidationError as exc:
             raise Rejected(RejectReason.INVALID_COMMAND, _summary(exc)) from None
         doc = with_metadata_version(FlowAdapter.dump_python(flow, mode="json", exclude_none=True))
-        await self.store.put_flow(doc, time.time_ns())
+        try:
+            await self.store.put_flow(doc, time.time_ns())
+        except Conflict as exc:
+            raise Rejected(RejectReason.CONFLICT, str(exc)) from None
         self._deliveries.append(await self.publisher.event("flows/updated", str(command.target_id), {"flow": doc}))
         return {}
 

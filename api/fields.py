@@ -17,6 +17,7 @@ from api.bodies import json_body, validate
 from api.context import ctx
 from api.errors import bad_request, forbidden, not_found
 from schemas.commands import CommandKind
+from schemas.resources import FlowCollectionItem
 
 Loader = Callable[[Request, str], Awaitable[dict[str, Any]]]
 
@@ -24,10 +25,11 @@ TAG_VALUE: TypeAdapter[Any] = TypeAdapter(StrictStr | list[StrictStr])
 FLOW_FIELDS: dict[str, TypeAdapter[Any]] = {
     "label": TypeAdapter(StrictStr), "description": TypeAdapter(StrictStr), "read_only": TypeAdapter(StrictBool),
     "max_bit_rate": TypeAdapter(NonNegativeInt), "avg_bit_rate": TypeAdapter(NonNegativeInt),
+    "flow_collection": TypeAdapter(list[FlowCollectionItem]),
 }
 SOURCE_FIELDS: dict[str, TypeAdapter[Any]] = {"label": TypeAdapter(StrictStr), "description": TypeAdapter(StrictStr)}
 NOT_DELETABLE = {"read_only"}  # the spec gives read_only no DELETE
-DEFAULTS: dict[str, Any] = {"read_only": False}
+DEFAULTS: dict[str, Any] = {"read_only": False, "flow_collection": []}
 
 
 def add_field_routes(router: APIRouter, collection: str, kind: CommandKind, fields: dict[str, TypeAdapter[Any]],
@@ -54,7 +56,8 @@ def add_field_routes(router: APIRouter, collection: str, kind: CommandKind, fiel
         @router.put(path, name=f"put_{singular}_{field}")
         async def put_field(request: Request, entity_id: str) -> Response:
             doc = await load(request, entity_id)
-            value = validate(adapter, await json_body(request), field)
+            value = adapter.dump_python(validate(adapter, await json_body(request), field), mode="json",
+                                        exclude_none=True)
             if field == "avg_bit_rate" and doc.get("profile_id"):
                 raise bad_request(f"{singular} {entity_id} takes avg_bit_rate from profile {doc['profile_id']}")
             return await send(request, entity_id, doc, field, {"path": [field], "value": value})

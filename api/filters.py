@@ -36,3 +36,11 @@ def optional_int(params: QueryParams, name: str) -> int | None:
     if not 0 <= value <= INT32_MAX:
         raise bad_request(f"{name} must be between 0 and {INT32_MAX}, got {value}")
     return value
+
+
+def collected_by_ids(params: QueryParams) -> tuple[str, ...] | None:
+    """`collected_by_ids=a,b`: collected by any of them; an empty value: collected by nothing (ADR-0049)."""
+    raw = params.get("collected_by_ids")
+    if raw is None:
+        return None
+    return tuple(i for i in raw.split(",") if i)

@@ -12,7 +12,7 @@ from api.bodies import UUID_PATTERN, json_body, validate
 from api.context import ctx
 from api.errors import bad_request, forbidden, not_found
 from api.fields import FLOW_FIELDS, add_field_routes
-from api.filters import optional_int, tag_filter
+from api.filters import collected_by_ids, optional_int, tag_filter
 from api.paging import encode_page, listing, paging_headers, parse_bool, parse_limit
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
@@ -49,6 +49,8 @@ def flow_body(record: FlowRecord, *, include_timerange: bool, clip: TimeRange | 
     body["metadata_updated"] = rfc3339_from_ns(record.metadata_updated_ns)
     if record.segments_updated_ns is not None:
         body["segments_updated"] = rfc3339_from_ns(record.segments_updated_ns)
+    if record.collected_by:
+        body["collected_by"] = list(record.collected_by)
     if include_timerange:
         extent = TimeRange.never() if record.extent is None else TimeRange.from_half_open(*record.extent)
         body["timerange"] = str(extent.intersect(clip) if clip is not None else extent)
@@ -75,7 +77,7 @@ async def list_flows(request: Request) -> ORJSONResponse:
         status=params.get("status"), frame_width=optional_int(params, "frame_width"),
         frame_height=optional_int(params, "frame_height"),
         init_segments=None if init_segments is None else parse_bool("init_segments", init_segments),
-        profile_id=params.get("profile_id"),
+        profile_id=params.get("profile_id"), collected_by_ids=collected_by_ids(params),
         tags=tag_filter(params), overlapping=overlapping, empty_only=empty_only))
     page, more = records[:limit], len(records) > limit
     next_key = None

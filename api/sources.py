@@ -11,7 +11,7 @@ from fastapi.responses import ORJSONResponse
 from api.context import ctx
 from api.errors import not_found
 from api.fields import SOURCE_FIELDS, add_field_routes
-from api.filters import tag_filter
+from api.filters import collected_by_ids, tag_filter
 from api.flows import check_uuid
 from api.paging import encode_page, listing, paging_headers, parse_limit
 from schemas.commands import CommandKind
@@ -23,7 +23,12 @@ router = APIRouter()
 
 
 def source_body(record: SourceRecord) -> dict[str, Any]:
-    return {**record.doc, "created": rfc3339_from_ns(record.created_ns), "updated": rfc3339_from_ns(record.updated_ns)}
+    body = {**record.doc, "created": rfc3339_from_ns(record.created_ns), "updated": rfc3339_from_ns(record.updated_ns)}
+    if record.source_collection:
+        body["source_collection"] = list(record.source_collection)
+    if record.collected_by:
+        body["collected_by"] = list(record.collected_by)
+    return body
 
 
 async def load_source(request: Request, source_id: str) -> SourceRecord:
@@ -41,7 +46,7 @@ async def list_sources(request: Request) -> ORJSONResponse:
     order = listing(params, ("created", "updated", "label"))
     records = await ctx(request).store.list_sources(SourceQuery(
         limit=limit + 1, listing=order, format=params.get("format"), label=params.get("label"),
-        tags=tag_filter(params)))
+        tags=tag_filter(params), collected_by_ids=collected_by_ids(params)))
     page, more = records[:limit], len(records) > limit
     next_key = None
     if more:

@@ -29,6 +29,7 @@ class FlowRecord:
     extent: tuple[int, int] | None  # half-open hull of all segments; None when the flow has none
     max_segment_ns: int
     segment_count: int
+    collected_by: tuple[str, ...] = ()  # flows whose flow_collection lists this one (inferred)
 
     @property
     def id(self) -> str:
@@ -48,6 +49,8 @@ class SourceRecord:
     doc: dict[str, Any]
     created_ns: int
     updated_ns: int
+    source_collection: tuple[dict[str, str], ...] = ()  # inferred from the flows' collections
+    collected_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +215,7 @@ class FlowQuery:
     frame_height: int | None = None
     init_segments: bool | None = None
     profile_id: str | None = None
+    collected_by_ids: tuple[str, ...] | None = None  # () means flows no collection lists
     tags: TagFilter = field(default_factory=TagFilter)
     overlapping: tuple[int, int] | None = None  # flows with a segment in this half-open window
     empty_only: bool = False  # `timerange=()`: flows without segments
@@ -221,6 +225,7 @@ class FlowQuery:
 class SourceQuery:
     limit: int = 100
     listing: Listing = field(default_factory=Listing)
+    collected_by_ids: tuple[str, ...] | None = None  # () means top-level sources
     format: str | None = None
     label: str | None = None
     tags: TagFilter = field(default_factory=TagFilter)
@@ -239,7 +244,8 @@ class MetadataStore(Protocol):
         ...
 
     async def put_flow(self, doc: dict[str, Any], now_ns: int) -> bool:
-        """Create or replace a flow, creating its source implicitly; True when the flow was created."""
+        """Create or replace a flow, creating its source implicitly; True when the flow was created.
+        Raises Conflict for a format that differs from the source's or flow_collection members that do not exist."""
         ...
 
     async def list_flows(self, query: FlowQuery) -> list[FlowRecord]: ...

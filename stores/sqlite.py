@@ -66,6 +66,10 @@ SCHEMA = [
         ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS profiles (
         id TEXT PRIMARY KEY, format TEXT, codec TEXT, label TEXT, created_ns INTEGER NOT NULL, doc TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS flow_members (
+        collection_id TEXT NOT NULL, member_id TEXT NOT NULL, role TEXT, position INTEGER NOT NULL,
+        PRIMARY KEY (collection_id, member_id)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS flow_members_by_member ON flow_members(member_id)",
     "CREATE TABLE IF NOT EXISTS service_info (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS applied_events (
         flow_id TEXT NOT NULL, event_id TEXT NOT NULL, applied_ns INTEGER NOT NULL,
@@ -73,7 +77,13 @@ SCHEMA = [
 ]
 
 FLOW_COLUMNS = (
-    "doc, created_ns, metadata_updated_ns, segments_updated_ns, tr_start_ns, tr_end_ns, max_segment_ns, segment_count"
+    "doc, created_ns, metadata_updated_ns, segments_updated_ns, tr_start_ns, tr_end_ns, max_segment_ns, segment_count,"
+    " (SELECT json_group_array(collection_id) FROM flow_members WHERE member_id = flows.id)"
+)
+# Which sources collect which: through the flows' collections (source_collection / collected_by).
+SOURCE_LINKS = (
+    "SELECT fc.source_id, fm.source_id, m.role FROM flow_members m"
+    " JOIN flows fc ON fc.id = m.collection_id JOIN flows fm ON fm.id = m.member_id"
 )
 SEGMENT_COLUMNS = "start_ns, end_ns, object_id, init_object_id, object_timerange, doc"
 OBJECT_COLUMNS = (
@@ -85,11 +95,32 @@ _UNBOUNDED_BELOW = INT64_MIN // 2
 
 
 def _flow(row: tuple[Any, ...]) -> FlowRecord:
-    doc, created, updated, seg_updated, tr_start, tr_end, max_seg, count = row
+    doc, created, updated, seg_updated, tr_start, tr_end, max_seg, count, collected_by = row
     return FlowRecord(
         doc=orjson.loads(doc), created_ns=created, metadata_updated_ns=updated, segments_updated_ns=seg_updated,
         extent=None if tr_start is None else (tr_start, tr_end), max_segment_ns=max_seg, segment_count=count,
+        collected_by=tuple(sorted(orjson.loads(collected_by))),
     )
+
+
+def _sources(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> list[SourceRecord]:
+    """Source records with their collections inferred, for a page of (doc, created_ns, updated_ns) rows."""
+    docs = [orjson.loads(r[0]) for r in rows]
+    ids = [d["id"] for d in docs]
+    members: dict[str, dict[str, str]] = {}
+    collectors: dict[str, set[str]] = {}
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        sql = f"{SOURCE_LINKS} WHERE fc.source_id IN ({marks}) OR fm.source_id IN ({marks})"
+        for collector, member, role in conn.execute(sql, (*chunk, *chunk)):
+            members.setdefault(collector, {}).setdefault(member, role)
+            collectors.setdefault(member, set()).add(collector)
+    return [SourceRecord(
+        d, r[1], r[2],
+        source_collection=tuple({"id": m, **({"role": role} if role else {})}
+                                for m, role in sorted(members.get(d["id"], {}).items())),
+        collected_by=tuple(sorted(collectors.get(d["id"], ()))),
+    ) for d, r in zip(docs, rows, strict=True)]
 
 
 def _object(row: tuple[Any, ...]) -> ObjectRecord:
@@ -196,6 +227,7 @@ class SqliteMetadataStore:
                 )
             elif source[0] != doc["format"]:
                 raise Conflict(f"source {source_id} has format {source[0]}, the flow has {doc['format']}")
+            _replace_members(conn, flow_id, doc.get("flow_collection") or [])
             values = (source_id, doc["format"], doc.get("codec"), doc.get("container"), doc.get("label"),
                       int(bool(doc.get("read_only"))), now_ns, body, flow_id)
             cur = conn.execute(
@@ -228,6 +260,12 @@ class SqliteMetadataStore:
         if query.profile_id is not None:
             where.append("json_extract(doc, '$.profile_id') = ?")
             args.append(query.profile_id)
+        if query.collected_by_ids is not None:
+            ids = query.collected_by_ids
+            collecting = f" AND collection_id IN ({','.join('?' * len(ids))})" if ids else ""
+            where.append(f"{'' if ids else 'NOT '}EXISTS (SELECT 1 FROM flow_members WHERE member_id = flows.id"
+                         f"{collecting})")
+            args += ids
         if query.init_segments is not None:
             where.append("coalesce(json_extract(doc, '$.essence_parameters.init_segments'), 0) = ?")
             args.append(int(query.init_segments))
@@ -245,7 +283,7 @@ class SqliteMetadataStore:
             row = conn.execute("SELECT doc, created_ns, updated_ns FROM sources WHERE id = ?", (source_id,)).fetchone()
             if row is None:
                 raise NotFound(f"source {source_id} does not exist")
-            return SourceRecord(orjson.loads(row[0]), row[1], row[2])
+            return _sources(conn, [row])[0]
 
         return await self._read(query)
 
@@ -266,10 +304,14 @@ class SqliteMetadataStore:
                 where.append(f"{column} = ?")
                 args.append(value)
         _tag_sql(query.tags, where, args)
+        if query.collected_by_ids is not None:
+            ids = query.collected_by_ids
+            collecting = f" AND fc.source_id IN ({','.join('?' * len(ids))})" if ids else ""
+            where.append(f"{'' if ids else 'NOT '}EXISTS ({SOURCE_LINKS} WHERE fm.source_id = sources.id{collecting})")
+            args += ids
         sql = (f"SELECT doc, created_ns, updated_ns FROM sources WHERE {' AND '.join(where)}"
                f" ORDER BY {_order(query.listing, key)} LIMIT ?")
-        return await self._read(lambda conn: [SourceRecord(orjson.loads(r[0]), r[1], r[2])
-                                              for r in conn.execute(sql, (*args, query.limit))])
+        return await self._read(lambda conn: _sources(conn, conn.execute(sql, (*args, query.limit)).fetchall()))
 
     async def create_profile(self, doc: dict[str, Any], now_ns: int) -> None:
         metadata = doc["flow_metadata"]
@@ -406,6 +448,7 @@ class SqliteMetadataStore:
             conn.execute("DELETE FROM segments WHERE flow_id = ?", (flow_id,))
             conn.execute("DELETE FROM applied_events WHERE flow_id = ?", (flow_id,))
             conn.execute("DELETE FROM flows WHERE id = ?", (flow_id,))
+            conn.execute("DELETE FROM flow_members WHERE collection_id = ?", (flow_id,))
             allocated = [r[0] for r in conn.execute(
                 "SELECT id FROM objects WHERE allocated_by_flow = ? AND registered = 0", (flow_id,))]
             source_deleted = None
@@ -466,6 +509,19 @@ def _tag_sql(tags: TagFilter, where: list[str], args: list[Any]) -> None:
     for name, present in tags.exists.items():
         where.append(f"json_type(doc, ?) IS {'NOT ' if present else ''}NULL")
         args.append(_tag_path(name))
+
+
+def _replace_members(conn: sqlite3.Connection, flow_id: str, items: list[dict[str, Any]]) -> None:
+    """Keep the membership rows of a flow's collection; every member must be a stored flow."""
+    ids = [item["id"] for item in items]
+    known = _existing(conn, "SELECT id FROM flows WHERE id IN ({})", ids) if ids else set()
+    missing = [i for i in ids if i not in known and i != flow_id]
+    if missing or flow_id in ids:
+        reason = "a flow cannot collect itself" if flow_id in ids else f"no such flows: {', '.join(missing[:5])}"
+        raise Conflict(f"flow_collection of {flow_id}: {reason}")
+    conn.execute("DELETE FROM flow_members WHERE collection_id = ?", (flow_id,))
+    conn.executemany("INSERT OR REPLACE INTO flow_members (collection_id, member_id, role, position) VALUES (?,?,?,?)",
+                     [(flow_id, item["id"], item.get("role"), i) for i, item in enumerate(items)])
 
 
 def _refresh_flow_extent(conn: sqlite3.Connection, flow_id: str, now_ns: int) -> None:
