@@ -74,7 +74,8 @@ async def _open_processor(settings: Settings) -> IngestProcessor:
     await publisher.start()
     log.info("agent ready: metadata %s, media %s", settings.metadata_location, settings.media_location)
     return IngestProcessor(store, media, publisher, storage_id=storage_backend_id(settings), partitions=partitions,
-                           max_media_bytes=settings.inline_media_max_bytes)
+                           max_media_bytes=settings.inline_media_max_bytes,
+                           delete_chunk=settings.delete_chunk_segments)
 
 
 async def _close_processor(processor: IngestProcessor) -> None:

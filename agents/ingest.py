@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +33,8 @@ from agents.rules import (
 )
 from schemas.commands import Command, CommandKind, CommandReply, FieldPatch
 from schemas.deadletter import DeadLetter, RejectReason
-from schemas.events import rfc3339_now
-from schemas.timing import TimeRange
+from schemas.events import rfc3339_from_ns, rfc3339_now
+from schemas.timing import INT64_MAX, INT64_MIN, NS_PER_SEC, TimeRange
 from schemas.ingest import (
     FramingError,
     IngestSegmentEvent,
@@ -53,7 +54,7 @@ from stores.metadata import (
     SegmentCommit,
     SegmentContext,
 )
-from topics.catalogue import COMMANDS, INGEST_SEGMENTS, REPLIES
+from topics.catalogue import COMMANDS, INGEST_SEGMENTS
 from topics.partitioning import owning_partition
 from topics.producer import Delivery, Publisher
 
@@ -114,13 +115,14 @@ class IngestProcessor:
     """Applies batches of messages; owns no Kafka consumer, so tests and the Faust agent share it."""
 
     def __init__(self, store: MetadataStore, media: MediaStore, publisher: Publisher, *, storage_id: str,
-                 partitions: dict[str, int], max_media_bytes: int) -> None:
+                 partitions: dict[str, int], max_media_bytes: int, delete_chunk: int = 10_000) -> None:
         self.store = store
         self.media = media
         self.publisher = publisher
         self.storage_id = storage_id
         self.partitions = partitions
         self.max_media_bytes = max_media_bytes
+        self.delete_chunk = delete_chunk
         self._deliveries: list[Delivery] = []
         self._handlers: dict[CommandKind, Callable[[Command], Awaitable[dict[str, Any]]]] = {
             CommandKind.PUT_FLOW: self._put_flow,
@@ -289,7 +291,8 @@ class IngestProcessor:
             reply = CommandReply(command_id=command.command_id, ok=False, reason=rejection.reason,
                                  detail=rejection.detail)
         metrics.EVENTS.labels(COMMANDS.name, "applied" if reply.ok else "rejected").inc()
-        self._deliveries.append(await self.publisher.reply(reply, command.reply_to or REPLIES.name))
+        if command.reply_to is not None:  # continuations the agent sends itself want no reply
+            self._deliveries.append(await self.publisher.reply(reply, command.reply_to))
 
     async def _put_flow(self, command: Command) -> dict[str, Any]:
         try:
@@ -371,25 +374,53 @@ class IngestProcessor:
         return {}
 
     async def _delete_segments(self, command: Command) -> dict[str, Any]:
-        flow = await self._writable_flow(command, need_container=False)
-        start, end = command.body["start_ns"], command.body["end_ns"]
-        deletion = await self.store.delete_segments(flow.id, start, end, command.body.get("object_id"),
-                                                    time.time_ns())
-        await self._forget_objects(deletion.unreferenced_objects)
-        if deletion.span is not None:
-            self._deliveries.append(await self.publisher.event("flows/segments_deleted", flow.id, {
-                "flow_id": flow.id, "timerange": str(TimeRange.from_half_open(*deletion.span))}))
-        return {"deleted": deletion.segments}
+        if "request" not in command.body:  # a continuation was checked when the request began
+            await self._writable_flow(command, need_container=False)
+        return await self._delete_in_chunks(command, delete_flow=False)
 
     async def _delete_flow(self, command: Command) -> dict[str, Any]:
-        flow = await self._writable_flow(command, need_container=False)
-        deletion = await self.store.delete_flow(flow.id)
+        if "request" not in command.body:
+            await self._writable_flow(command, need_container=False)
+        return await self._delete_in_chunks(command, delete_flow=True)
+
+    async def _delete_in_chunks(self, command: Command, *, delete_flow: bool) -> dict[str, Any]:
+        """Delete at most `delete_chunk` segments; if more remain, record a deletion request and send
+        this agent a continuation on the flow's own partition, so chunks stay ordered with other writes."""
+        flow_id, body, now = str(command.target_id), command.body, time.time_ns()
+        start, end = body.get("start_ns", INT64_MIN), body.get("end_ns", INT64_MAX)
+        deletion = await self.store.delete_segments(flow_id, start, end, body.get("object_id"), now,
+                                                    limit=self.delete_chunk)
         await self._forget_objects(deletion.unreferenced_objects)
-        self._deliveries.append(await self.publisher.event("flows/deleted", flow.id, {"flow_id": flow.id}))
+        if deletion.span is not None:
+            self._deliveries.append(await self.publisher.event("flows/segments_deleted", flow_id, {
+                "flow_id": flow_id, "timerange": str(TimeRange.from_half_open(*deletion.span))}))
+        request = body.get("request")
+        if deletion.more:
+            assert deletion.span is not None
+            request = deletion_request(command, delete_flow, now, request,
+                                       remaining=TimeRange.from_half_open(deletion.span[1], end))
+            await self.store.put_deletion_request(request, now)
+            follow_up = Command(command_id=str(uuid.uuid4()), kind=command.kind, target_id=command.target_id,
+                                issued_at=rfc3339_now(), body={**body, "request": request})
+            self._deliveries.append(await self.publisher.command(follow_up))
+            return {"deletion_request": request}
+        if delete_flow:
+            await self._remove_flow(flow_id)
+        if request is not None:
+            request = {**request, "status": "done", "timerange_remaining": "()", "updated": rfc3339_now()}
+            await self.store.put_deletion_request(request, now)
+        return {"deleted": deletion.segments}
+
+    async def _remove_flow(self, flow_id: str) -> None:
+        try:
+            deletion = await self.store.delete_flow(flow_id)
+        except NotFound:
+            return  # a redelivered final chunk: the flow is gone already
+        await self._forget_objects(deletion.unreferenced_objects)
+        self._deliveries.append(await self.publisher.event("flows/deleted", flow_id, {"flow_id": flow_id}))
         if deletion.source_deleted:
             self._deliveries.append(await self.publisher.event(
                 "sources/deleted", deletion.source_deleted, {"source_id": deletion.source_deleted}))
-        return {"deleted": deletion.segments}
 
     async def _forget_objects(self, object_ids: list[str]) -> None:
         """Delete the bytes of objects nothing refers to any more (their records are already gone).
@@ -465,6 +496,24 @@ class _Phases:
         now = time.perf_counter()
         metrics.PHASE_SECONDS.labels(phase).observe(now - self._last)
         self._last = now
+
+
+DELETION_REQUEST_LIFETIME_NS = 24 * 3600 * NS_PER_SEC
+
+
+def deletion_request(command: Command, delete_flow: bool, now_ns: int, current: dict[str, Any] | None,
+                     remaining: TimeRange) -> dict[str, Any]:
+    """The TAMS deletion-request record; its id is derived from the first command, so a redelivery reuses it."""
+    if current is None:
+        body = command.body
+        start, end = body.get("start_ns", INT64_MIN), body.get("end_ns", INT64_MAX)
+        current = {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"tams-deletion:{command.command_id}")),
+            "flow_id": str(command.target_id), "delete_flow": delete_flow,
+            "timerange_to_delete": str(TimeRange.from_half_open(start, end)),
+            "created": rfc3339_from_ns(now_ns), "expiry": rfc3339_from_ns(now_ns + DELETION_REQUEST_LIFETIME_NS),
+        }
+    return {**current, "status": "started", "timerange_remaining": str(remaining), "updated": rfc3339_from_ns(now_ns)}
 
 
 def _patches(command: Command) -> list[FieldPatch]:

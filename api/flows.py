@@ -141,8 +141,15 @@ async def delete_flow(request: Request, flow_id: str) -> Response:
     record = await load_flow(request, flow_id)
     if record.read_only:
         raise forbidden(f"flow {flow_id} is read-only")
-    await ctx(request).commands.execute(CommandKind.DELETE_FLOW, flow_id, {})
-    return Response(status_code=204)
+    return deletion_response(await ctx(request).commands.execute(CommandKind.DELETE_FLOW, flow_id, {}))
+
+
+def deletion_response(result: dict[str, Any]) -> Response:
+    """204 when the delete finished; 202, `Location` and the deletion request when it goes on."""
+    request = result.get("deletion_request")
+    if request is None:
+        return Response(status_code=204)
+    return ORJSONResponse(request, status_code=202, headers={"Location": f"/flow-delete-requests/{request['id']}"})
 
 
 async def _flow_doc(request: Request, flow_id: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 from api.bodies import json_body, validate
 from api.context import Context, ctx
 from api.errors import bad_request, forbidden
-from api.flows import check_uuid, load_flow
+from api.flows import check_uuid, deletion_response, load_flow
 from api.paging import paging_headers, parse_bool, parse_limit
 from schemas.commands import CommandKind
 from schemas.resources import FlowSegmentPost, FlowStoragePost
@@ -126,11 +126,11 @@ async def delete_segments(request: Request, flow_id: str) -> Response:
     timerange = _query_timerange(request.query_params)
     if flow.read_only:
         raise forbidden(f"flow {flow_id} is read-only")
-    if not timerange.is_empty:
-        start, end = timerange.half_open()
-        await ctx(request).commands.execute(CommandKind.DELETE_SEGMENTS, flow_id, {
-            "start_ns": start, "end_ns": end, "object_id": request.query_params.get("object_id")})
-    return Response(status_code=204)
+    if timerange.is_empty:
+        return Response(status_code=204)
+    start, end = timerange.half_open()
+    return deletion_response(await ctx(request).commands.execute(CommandKind.DELETE_SEGMENTS, flow_id, {
+        "start_ns": start, "end_ns": end, "object_id": request.query_params.get("object_id")}))
 
 
 @router.post("/flows/{flow_id}/segments")

@@ -14,6 +14,7 @@ from api.paging import paging_headers, parse_limit
 from schemas.commands import SERVICE_TARGET, CommandKind
 from schemas.resources import ServicePost
 from schemas.timing import NS_PER_SEC, format_timestamp
+from stores.errors import NotFound
 
 router = APIRouter()
 
@@ -52,15 +53,21 @@ async def update_service(request: Request) -> ORJSONResponse:
 
 @router.api_route("/flow-delete-requests", methods=["GET", "HEAD"])
 async def flow_delete_requests(request: Request) -> ORJSONResponse:
-    """Deletions complete before DELETE answers (204), so there is never a request in progress."""
-    limit = parse_limit(request.query_params.get("limit"))
-    return ORJSONResponse([], headers=paging_headers(request.url, limit=limit, count=0, next_key=None,
-                                                     reverse=False))
+    """Deletions too large to finish before DELETE answered (202), with their progress."""
+    params = request.query_params
+    limit = parse_limit(params.get("limit"))
+    records = await ctx(request).store.list_deletion_requests(after_id=params.get("page"), limit=limit + 1)
+    page, more = records[:limit], len(records) > limit
+    return ORJSONResponse(page, headers=paging_headers(request.url, limit=limit, count=len(page),
+                                                       next_key=page[-1]["id"] if more else None, reverse=False))
 
 
 @router.api_route("/flow-delete-requests/{request_id}", methods=["GET", "HEAD"])
-async def flow_delete_request(request_id: str) -> ORJSONResponse:
-    raise not_found(f"no deletion request {request_id}: deletions complete before DELETE answers")
+async def flow_delete_request(request: Request, request_id: str) -> ORJSONResponse:
+    try:
+        return ORJSONResponse(await ctx(request).store.get_deletion_request(request_id))
+    except NotFound:
+        raise not_found(f"no deletion request {request_id}") from None
 
 
 @router.api_route("/service/storage-backends", methods=["GET", "HEAD"])

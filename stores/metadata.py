@@ -167,6 +167,7 @@ class Deletion:
     span: tuple[int, int] | None  # half-open hull of the deleted segments
     unreferenced_objects: list[str]
     source_deleted: str | None = None  # the source id, when its last flow went
+    more: bool = False  # covered segments remain: the delete stopped at its limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,10 +316,21 @@ class MetadataStore(Protocol):
         ...
 
     async def delete_segments(self, flow_id: str, start_ns: int, end_ns: int, object_id: str | None,
-                              now_ns: int) -> Deletion:
+                              now_ns: int, limit: int | None = None) -> Deletion:
         """Delete the flow's segments completely covered by the half-open window (and using `object_id`),
-        update the flow's stats, and drop the records of objects no segment or media object refers to."""
+        the earliest `limit` of them at most, update the flow's stats, and drop the records of objects
+        no segment or media object refers to."""
         ...
+
+    async def put_deletion_request(self, doc: dict[str, Any], now_ns: int) -> None:
+        """Create or replace a deletion request (TAMS wire form, keyed by `doc["id"]`)."""
+        ...
+
+    async def get_deletion_request(self, request_id: str) -> dict[str, Any]:
+        """Raises NotFound."""
+        ...
+
+    async def list_deletion_requests(self, *, after_id: str | None, limit: int) -> list[dict[str, Any]]: ...
 
     async def delete_flow(self, flow_id: str) -> Deletion:
         """Delete the flow and all its segments, unreferenced objects, and its source if it was the last flow.

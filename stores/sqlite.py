@@ -70,6 +70,8 @@ SCHEMA = [
         collection_id TEXT NOT NULL, member_id TEXT NOT NULL, role TEXT, position INTEGER NOT NULL,
         PRIMARY KEY (collection_id, member_id)) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS flow_members_by_member ON flow_members(member_id)",
+    """CREATE TABLE IF NOT EXISTS deletion_requests (
+        id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, updated_ns INTEGER NOT NULL, doc TEXT NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS service_info (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS applied_events (
         flow_id TEXT NOT NULL, event_id TEXT NOT NULL, applied_ns INTEGER NOT NULL,
@@ -344,6 +346,24 @@ class SqliteMetadataStore:
         return await self._read(lambda conn: [ProfileRecord(orjson.loads(r[0]), r[1])
                                               for r in conn.execute(sql, (*args, limit))])
 
+    async def put_deletion_request(self, doc: dict[str, Any], now_ns: int) -> None:
+        body = orjson.dumps(doc).decode()
+        await self._write(lambda conn: conn.execute(
+            "INSERT INTO deletion_requests (id, flow_id, updated_ns, doc) VALUES (?, ?, ?, ?) ON CONFLICT (id)"
+            " DO UPDATE SET updated_ns = excluded.updated_ns, doc = excluded.doc",
+            (doc["id"], doc["flow_id"], now_ns, body)))
+
+    async def get_deletion_request(self, request_id: str) -> dict[str, Any]:
+        row = await self._read(lambda conn: conn.execute(
+            "SELECT doc FROM deletion_requests WHERE id = ?", (request_id,)).fetchone())
+        if row is None:
+            raise NotFound(f"deletion request {request_id} does not exist")
+        return orjson.loads(row[0])
+
+    async def list_deletion_requests(self, *, after_id: str | None, limit: int) -> list[dict[str, Any]]:
+        return await self._read(lambda conn: [orjson.loads(r[0]) for r in conn.execute(
+            "SELECT doc FROM deletion_requests WHERE id > ? ORDER BY id LIMIT ?", (after_id or "", limit))])
+
     async def get_service_info(self) -> dict[str, Any]:
         row = await self._read(lambda conn: conn.execute("SELECT doc FROM service_info WHERE id = 1").fetchone())
         return orjson.loads(row[0]) if row else {}
@@ -421,20 +441,23 @@ class SqliteMetadataStore:
             await self._write(lambda conn: [_apply_commit(conn, c) for c in commits])
 
     async def delete_segments(self, flow_id: str, start_ns: int, end_ns: int, object_id: str | None,
-                              now_ns: int) -> Deletion:
+                              now_ns: int, limit: int | None = None) -> Deletion:
         def run(conn: sqlite3.Connection) -> Deletion:
             where, args = "flow_id = ? AND start_ns >= ? AND end_ns <= ?", [flow_id, start_ns, end_ns]
             if object_id is not None:
                 where += " AND object_id = ?"
                 args.append(object_id)
-            rows = conn.execute(f"SELECT start_ns, end_ns, object_id, init_object_id FROM segments WHERE {where}",
-                                args).fetchall()
+            probe = -1 if limit is None else limit + 1
+            rows = conn.execute(f"SELECT start_ns, end_ns, object_id, init_object_id FROM segments WHERE {where}"
+                                " ORDER BY start_ns LIMIT ?", (*args, probe)).fetchall()
+            more = limit is not None and len(rows) > limit
+            rows = rows[:limit] if more else rows
             if not rows:
                 return Deletion(0, None, [])
-            conn.execute(f"DELETE FROM segments WHERE {where}", args)
+            conn.execute(f"DELETE FROM segments WHERE {where} AND start_ns <= ?", (*args, rows[-1][0]))
             _refresh_flow_extent(conn, flow_id, now_ns)
             return Deletion(len(rows), (min(r[0] for r in rows), max(r[1] for r in rows)),
-                            _drop_unreferenced(conn, {r[2] for r in rows} | {r[3] for r in rows if r[3]}))
+                            _drop_unreferenced(conn, {r[2] for r in rows} | {r[3] for r in rows if r[3]}), more=more)
 
         return await self._write(run)
 

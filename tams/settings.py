@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     ingest_max_pending: int = Field(
         default=10_000, ge=1, description="Events a worker holds unapplied at most (bounds rebalance time)."
     )
+    delete_chunk_segments: int = Field(
+        default=10_000, ge=1, description="Segments one delete step removes; larger deletes answer 202 and go on."
+    )
     command_timeout_s: float = Field(default=30.0, gt=0, description="How long the API waits for the agent.")
     worker_metrics_port: int = Field(default=9464, ge=0, description="Prometheus port of a worker (0: off).")
     service_name: str = "tams-pipeline"

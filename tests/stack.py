@@ -93,6 +93,7 @@ def launch_stack(data_dir: Path, *, partitions: int = 4) -> Stack:
         "TAMS_WORKER_METRICS_PORT": str(free_port()),
         "TAMS_KAFKA_SESSION_TIMEOUT_S": "6",
         "TAMS_COMMAND_TIMEOUT_S": "90",
+        "TAMS_DELETE_CHUNK_SEGMENTS": "10",  # so tests see deletes that answer 202 and continue
     }
     stack = Stack(data_dir, bootstrap, api_port, env)
     stack.processes["broker"] = broker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import httpx
@@ -116,7 +117,36 @@ async def test_objects_list_the_flows_that_use_them_and_hide_unregistered_alloca
     assert len(paged.json()["referenced_by_flows"]) == 1 and "X-Paging-NextKey" in paged.headers
 
 
-async def test_flow_delete_requests_are_empty_because_deletes_complete_synchronously(http: httpx.AsyncClient) -> None:
-    listed = await http.get("/flow-delete-requests")
-    assert listed.status_code == 200 and listed.json() == []
+async def wait_done(http: httpx.AsyncClient, location: str) -> dict:
+    for _ in range(600):
+        request = (await http.get(location)).json()
+        if request["status"] == "done":
+            return request
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"deletion request {location} did not finish: {request}")
+
+
+async def test_large_deletes_answer_202_and_finish_through_a_deletion_request(http: httpx.AsyncClient) -> None:
+    # The test stack deletes at most 10 segments per step (TAMS_DELETE_CHUNK_SEGMENTS).
+    flow, objects = await flow_with_objects(http, 25)
+    flow_id = flow["id"]
+    await http.post(f"/flows/{flow_id}/segments", json=[
+        {"object_id": o["object_id"], "timerange": f"[{i}:0_{i + 1}:0)"} for i, o in enumerate(objects)])
+    accepted = await http.delete(f"/flows/{flow_id}/segments", params={"timerange": "[0:0_24:0)"})
+    assert accepted.status_code == 202, accepted.text
+    assert_valid(accepted.json(), "deletion-request.json")
+    assert accepted.json()["delete_flow"] is False
+    done = await wait_done(http, accepted.headers["Location"])
+    assert done["timerange_remaining"] == "()"
+    assert await ranges(http, flow_id) == ["[24:0_25:0)"]
+    assert done["id"] in [r["id"] for r in (await http.get("/flow-delete-requests", params={"limit": "1000"})).json()]
+
+    refill = (await http.post(f"/flows/{flow_id}/storage", json={"limit": 20})).json()["media_objects"]
+    await http.post(f"/flows/{flow_id}/segments", json=[
+        {"object_id": o["object_id"], "timerange": f"[{i}:0_{i + 1}:0)"} for i, o in enumerate(refill)])
+    removal = await http.delete(f"/flows/{flow_id}")
+    assert removal.status_code == 202 and removal.json()["delete_flow"] is True
+    await wait_done(http, removal.headers["Location"])
+    assert (await http.get(f"/flows/{flow_id}")).status_code == 404
+    assert (await http.get(f"/sources/{flow['source_id']}")).status_code == 404
     assert (await http.get("/flow-delete-requests/3fa85f64-5717-4562-b3fc-2c963f66afa6")).status_code == 404
