@@ -134,6 +134,8 @@ class IngestProcessor:
             CommandKind.DELETE_FLOW: self._delete_flow,
             CommandKind.UPDATE_SERVICE: self._update_service,
             CommandKind.CREATE_PROFILE: self._create_profile,
+            CommandKind.ADD_INSTANCE: self._add_instance,
+            CommandKind.REMOVE_INSTANCE: self._remove_instance,
         }
 
     async def process(self, messages: Sequence[Message]) -> None:
@@ -373,6 +375,21 @@ class IngestProcessor:
             raise Rejected(RejectReason.CONFLICT, str(exc)) from None
         return {}
 
+    async def _add_instance(self, command: Command) -> dict[str, Any]:
+        body = command.body
+        try:
+            await self.store.add_uncontrolled_instances(body["object_id"], [(body["label"], body["url"])])
+        except Conflict as exc:
+            raise Rejected(RejectReason.CONFLICT, str(exc)) from None
+        return {}
+
+    async def _remove_instance(self, command: Command) -> dict[str, Any]:
+        try:
+            await self.store.remove_uncontrolled_instance(command.body["object_id"], command.body["label"])
+        except NotFound as exc:
+            raise Rejected(RejectReason.FIELD_NOT_SET, str(exc)) from None
+        return {}
+
     async def _delete_segments(self, command: Command) -> dict[str, Any]:
         if "request" not in command.body:  # a continuation was checked when the request began
             await self._writable_flow(command, need_container=False)
@@ -476,6 +493,13 @@ class IngestProcessor:
         await self.store.commit_segments([SegmentCommit(
             flow_id=flow.id, segments=[s for _, s in plan.accepted], objects=plan.objects,
             event_ids=[command.command_id], now_ns=now)])
+        for request, _ in plan.accepted:  # uncontrolled URLs given with the segment (checked by the API)
+            if posts[request.ref].get_urls:
+                try:
+                    await self.store.add_uncontrolled_instances(
+                        request.object_id, [(u.label, u.url) for u in posts[request.ref].get_urls or ()])
+                except Conflict as exc:
+                    log.warning("segment kept, uncontrolled URLs not registered: %s", exc)
         if plan.accepted:
             await self._announce_segments(flow.id, [s.doc for _, s in plan.accepted])
         failed = [{"object_id": r.object_id, "timerange": str(r.timerange),

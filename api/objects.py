@@ -5,21 +5,72 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Request, Response
 
+from api.bodies import json_body
 from api.context import ctx
-from api.errors import not_found
+from api.errors import bad_request, not_found
 from api.paging import paging_headers, parse_limit
-from api.segments import UrlRenderer
+from api.segments import UrlRenderer, check_uncontrolled_labels
+from schemas.commands import CommandKind
+from stores.metadata import ObjectRecord
 
 router = APIRouter()
+
+
+async def registered_object(request: Request, object_id: str) -> ObjectRecord:
+    record = (await ctx(request).store.get_objects([object_id])).get(object_id)
+    if record is None or not record.registered:  # the spec requires 404 for allocated, unregistered objects
+        raise not_found(f"object {object_id!r} is not registered on any segment")
+    return record
+
+
+@router.post("/objects/{object_id:path}/instances")
+async def add_instance(request: Request, object_id: str) -> Response:
+    """An uncontrolled instance (`url` and `label`); a controlled copy needs a second backend (none here)."""
+    c = ctx(request)
+    record = await registered_object(request, object_id)
+    raw = await json_body(request)
+    if not isinstance(raw, dict):
+        raise bad_request("an instance must be a JSON object")
+    if "storage_id" in raw:
+        if raw["storage_id"] == c.backend.id:
+            raise bad_request(f"object {object_id!r} already has its controlled instance on {raw['storage_id']}")
+        raise bad_request(f"storage_id {raw['storage_id']!r} is not a storage backend of this service")
+    url, label = raw.get("url"), raw.get("label")
+    if not isinstance(url, str) or not isinstance(label, str) or not url or not label:
+        raise bad_request("an uncontrolled instance needs a non-empty url and label")
+    check_uncontrolled_labels(c, [label])
+    await c.commands.execute(CommandKind.ADD_INSTANCE, owner(record),
+                             {"object_id": object_id, "label": label, "url": url})
+    return Response(status_code=201)
+
+
+@router.delete("/objects/{object_id:path}/instances")
+async def remove_instance(request: Request, object_id: str) -> Response:
+    c = ctx(request)
+    record = await registered_object(request, object_id)
+    params = request.query_params
+    if ("storage_id" in params) == ("label" in params):
+        raise bad_request("give exactly one of storage_id or label")
+    if "storage_id" in params:
+        if params["storage_id"] == record.storage_id:
+            raise bad_request("the controlled instance is the object's only controlled copy and is kept; "
+                              "delete the segments that use the object to delete it")
+        raise not_found(f"object {object_id!r} has no instance on storage {params['storage_id']!r}")
+    await c.commands.execute(CommandKind.REMOVE_INSTANCE, owner(record),
+                             {"object_id": object_id, "label": params["label"]})
+    return Response(status_code=204)
+
+
+def owner(record: ObjectRecord) -> str:
+    """Instance writes go to the agent of the flow that first used the object, like its other writes."""
+    return record.first_referenced_by_flow or record.allocated_by_flow or ""
 
 
 @router.api_route("/objects/{object_id:path}", methods=["GET", "HEAD"])
 async def get_object(request: Request, object_id: str) -> Response:
     c = ctx(request)
     params = request.query_params
-    record = (await c.store.get_objects([object_id])).get(object_id)
-    if record is None or not record.registered:  # the spec requires 404 for allocated, unregistered objects
-        raise not_found(f"object {object_id!r} is not registered on any segment")
+    record = await registered_object(request, object_id)
     limit = parse_limit(params.get("limit"))
     flows = await c.store.object_references(object_id, after_flow=params.get("page"), limit=limit + 1)
     page, more = flows[:limit], len(flows) > limit
@@ -32,10 +83,11 @@ async def get_object(request: Request, object_id: str) -> Response:
         body["key_frame_count"] = record.key_frame_count
     urls = UrlRenderer(c, params)
     rendered = orjson.dumps(body)
-    extra = urls.render(object_id)
+    uncontrolled = await c.store.uncontrolled_instances([object_id, *filter(None, [record.init_object_id])])
+    extra = urls.render(object_id, uncontrolled.get(object_id, ()))
     if record.init_object_id:
-        extra += b',"init_object":{"id":' + orjson.dumps(record.init_object_id) + urls.render(record.init_object_id)
-        extra += b"}"
+        extra += b',"init_object":{"id":' + orjson.dumps(record.init_object_id)
+        extra += urls.render(record.init_object_id, uncontrolled.get(record.init_object_id, ())) + b"}"
     headers = paging_headers(request.url, limit=limit, count=len(page), next_key=page[-1] if more else None,
                              reverse=False)
     headers = {k: v for k, v in headers.items() if k in ("Link", "X-Paging-Limit", "X-Paging-NextKey")}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -34,41 +35,51 @@ DEFAULT_ALLOCATION = 10
 
 
 class UrlRenderer:
-    """Renders `get_urls` for one request: the filters and the expiry are decided once per page."""
+    """Renders `get_urls` for one request: the filters and the expiry are decided once per page.
+
+    The controlled URL (this service's backend) is signed per object; uncontrolled URLs (registered
+    by clients) are listed as given, with `controlled: false`, never presigned, no `storage_id`.
+    """
 
     def __init__(self, c: Context, params: Any) -> None:
         self._c = c
         self._expires = int(time.time()) + c.settings.presigned_url_timeout_s
         self._base = c.settings.api_base_url
         accept = params.get("accept_get_urls")
-        labels = None if accept is None else {label for label in accept.split(",") if label}
+        self._labels = None if accept is None else {label for label in accept.split(",") if label}
         presigned = params.get("presigned")
         storage_ids = params.get("accept_storage_ids")
-        self.enabled = (
-            (labels is None or c.backend.label in labels)
+        self._controlled = (
+            (self._labels is None or c.backend.label in self._labels)
             and presigned != "false"
             and (not storage_ids or c.backend.id in storage_ids.split(","))
         )
+        self.uncontrolled = presigned != "true" and not storage_ids and self._labels != set()
         verbose = parse_bool("verbose_storage", params.get("verbose_storage"))
         backend = c.backend
         extra = {"storage_id": backend.id, "controlled": True, "store_type": backend.store_type,
                  "provider": backend.provider, "store_product": backend.store_product} if verbose else {}
         self._tail = orjson.dumps({"presigned": True, "label": backend.label, **extra})[1:]
 
-    def render(self, object_id: str) -> bytes:
-        if not self.enabled:
-            return b""
-        url = self._c.signer.sign_url(self._base, "GET", object_id, self._expires)
-        return b',"get_urls":[{"url":' + orjson.dumps(url) + b"," + self._tail + b"]"
+    def render(self, object_id: str, uncontrolled: Iterable[tuple[str, str]] = ()) -> bytes:
+        entries = []
+        if self._controlled:
+            url = self._c.signer.sign_url(self._base, "GET", object_id, self._expires)
+            entries.append(b'{"url":' + orjson.dumps(url) + b"," + self._tail)
+        if self.uncontrolled:
+            entries += [orjson.dumps({"url": url, "presigned": False, "label": label, "controlled": False})
+                        for label, url in uncontrolled if self._labels is None or label in self._labels]
+        return b',"get_urls":[' + b",".join(entries) + b"]" if entries else b""
 
 
-def render_segment(segment: StoredSegment, urls: UrlRenderer, include_object_timerange: bool) -> bytes:
-    extra = urls.render(segment.object_id)
+def render_segment(segment: StoredSegment, urls: UrlRenderer, include_object_timerange: bool,
+                   uncontrolled: dict[str, list[tuple[str, str]]]) -> bytes:
+    extra = urls.render(segment.object_id, uncontrolled.get(segment.object_id, ()))
     if include_object_timerange and segment.object_timerange:
         extra += b',"object_timerange":"' + segment.object_timerange.encode() + b'"'
     if segment.init_object_id:
         extra += b',"init_object":{"object_id":' + orjson.dumps(segment.init_object_id)
-        extra += urls.render(segment.init_object_id) + b"}"
+        extra += urls.render(segment.init_object_id, uncontrolled.get(segment.init_object_id, ())) + b"}"
     return segment.doc[:-1] + extra + b"}" if extra else segment.doc
 
 
@@ -107,7 +118,11 @@ async def get_segments(request: Request, flow_id: str) -> Response:
             flow_id=flow_id, start_ns=start, end_ns=end, object_id=params.get("object_id"), reverse=reverse,
             limit=limit, after_start_ns=after))
         segments, more = page.segments, page.more
-    body = b"[" + b",".join(render_segment(s, urls, include_object_timerange) for s in segments) + b"]"
+    uncontrolled: dict[str, list[tuple[str, str]]] = {}
+    if urls.uncontrolled and segments:
+        ids = {s.object_id for s in segments} | {s.init_object_id for s in segments if s.init_object_id}
+        uncontrolled = await c.store.uncontrolled_instances(ids)
+    body = b"[" + b",".join(render_segment(s, urls, include_object_timerange, uncontrolled) for s in segments) + b"]"
     headers = paging_headers(request.url, limit=limit, count=len(segments),
                              next_key=str(segments[-1].start_ns) if more else None, reverse=reverse)
     if segments:
@@ -140,6 +155,8 @@ async def post_segments(request: Request, flow_id: str) -> Response:
     raw = await json_body(request)
     posted = validate(_SEGMENT_POSTS, raw, "segment")
     posts = posted if isinstance(posted, list) else [posted]
+    for post in posts:
+        check_uncontrolled_labels(c, [u.label for u in post.get_urls or ()])
     if flow.read_only:
         raise forbidden(f"flow {flow_id} is read-only")
     if not flow.container:
@@ -155,6 +172,14 @@ async def post_segments(request: Request, flow_id: str) -> Response:
         summary = "; ".join(f"{f['timerange']}: {f['error']['summary']}" for f in failed[:10])
         raise bad_request(f"no segment was added: {summary}", failed[0]["error"]["type"])
     return Response(orjson.dumps({"failed_segments": failed}), status_code=200, media_type="application/json")
+
+
+def check_uncontrolled_labels(c: Context, labels: list[str]) -> None:
+    """Client-registered URLs must not use a storage backend's label, nor repeat a label (400)."""
+    if c.backend.label in labels:
+        raise bad_request(f"the label {c.backend.label!r} belongs to a storage backend of this service")
+    if len(set(labels)) != len(labels):
+        raise bad_request(f"get_urls labels must be distinct, got {labels}")
 
 
 @router.post("/flows/{flow_id}/storage")

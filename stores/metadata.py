@@ -295,6 +295,18 @@ class MetadataStore(Protocol):
         """Ids of flows with a segment using the object as media or init object, ascending after `after_flow`."""
         ...
 
+    async def add_uncontrolled_instances(self, object_id: str, instances: Sequence[tuple[str, str]]) -> None:
+        """Register (label, url) pairs (again is a no-op); raises Conflict if a label names another URL."""
+        ...
+
+    async def remove_uncontrolled_instance(self, object_id: str, label: str) -> None:
+        """Raises NotFound if the object has no uncontrolled instance with that label."""
+        ...
+
+    async def uncontrolled_instances(self, object_ids: Collection[str]) -> dict[str, list[tuple[str, str]]]:
+        """(label, url) of each object's uncontrolled instances, in registration order."""
+        ...
+
     # segments
     async def applied_event_ids(self, flow_id: str, event_ids: Collection[str]) -> set[str]:
         """Which of these event ids were already applied to the flow."""

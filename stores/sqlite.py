@@ -72,6 +72,9 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS flow_members_by_member ON flow_members(member_id)",
     """CREATE TABLE IF NOT EXISTS deletion_requests (
         id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, updated_ns INTEGER NOT NULL, doc TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS object_instances (
+        object_id TEXT NOT NULL, label TEXT NOT NULL, url TEXT NOT NULL, position INTEGER NOT NULL,
+        PRIMARY KEY (object_id, label)) WITHOUT ROWID""",
     "CREATE TABLE IF NOT EXISTS service_info (id INTEGER PRIMARY KEY CHECK (id = 1), doc TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS applied_events (
         flow_id TEXT NOT NULL, event_id TEXT NOT NULL, applied_ns INTEGER NOT NULL,
@@ -408,6 +411,43 @@ class SqliteMetadataStore:
         return await self._read(lambda conn: [r[0] for r in conn.execute(
             sql, (object_id, object_id, after_flow or "", limit))])
 
+    async def add_uncontrolled_instances(self, object_id: str, instances: Sequence[tuple[str, str]]) -> None:
+        def insert(conn: sqlite3.Connection) -> None:
+            existing = dict(conn.execute("SELECT label, url FROM object_instances WHERE object_id = ?", (object_id,)))
+            clash = sorted(label for label, url in instances if existing.get(label, url) != url)
+            if clash:
+                raise Conflict(f"object {object_id} has other instances labelled {', '.join(clash)} already")
+            instances_new = [(label, url) for label, url in instances if label not in existing]
+            start = conn.execute("SELECT count(*) FROM object_instances WHERE object_id = ?", (object_id,)).fetchone()[0]
+            conn.executemany("INSERT INTO object_instances (object_id, label, url, position) VALUES (?, ?, ?, ?)",
+                             [(object_id, label, url, start + i) for i, (label, url) in enumerate(instances_new)])
+
+        if instances:
+            await self._write(insert)
+
+    async def remove_uncontrolled_instance(self, object_id: str, label: str) -> None:
+        def delete(conn: sqlite3.Connection) -> None:
+            cur = conn.execute("DELETE FROM object_instances WHERE object_id = ? AND label = ?", (object_id, label))
+            if not cur.rowcount:
+                raise NotFound(f"object {object_id} has no uncontrolled instance labelled {label!r}")
+
+        await self._write(delete)
+
+    async def uncontrolled_instances(self, object_ids: Collection[str]) -> dict[str, list[tuple[str, str]]]:
+        ids = list(object_ids)
+
+        def query(conn: sqlite3.Connection) -> dict[str, list[tuple[str, str]]]:
+            found: dict[str, list[tuple[str, str]]] = {}
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                for object_id, label, url in conn.execute(
+                        f"SELECT object_id, label, url FROM object_instances WHERE object_id IN ({marks})"
+                        " ORDER BY object_id, position", chunk):
+                    found.setdefault(object_id, []).append((label, url))
+            return found
+
+        return await self._read(query) if ids else {}
+
     # -- segments -------------------------------------------------------------------------------
 
     async def applied_event_ids(self, flow_id: str, event_ids: Collection[str]) -> set[str]:
@@ -567,6 +607,7 @@ def _drop_unreferenced(conn: sqlite3.Connection, candidates: set[str]) -> list[s
             conn.execute("SELECT 1 FROM segments WHERE init_object_id = ? LIMIT 1", (object_id,)).fetchone()
         if used is None:
             conn.execute("DELETE FROM objects WHERE id = ?", (object_id,))
+            conn.execute("DELETE FROM object_instances WHERE object_id = ?", (object_id,))
             gone.append(object_id)
     return gone
 
