@@ -34,7 +34,6 @@ from agents.rules import (
 from schemas.commands import Command, CommandKind, CommandReply, FieldPatch
 from schemas.deadletter import DeadLetter, RejectReason
 from schemas.events import rfc3339_from_ns, rfc3339_now
-from schemas.timing import INT64_MAX, INT64_MIN, NS_PER_SEC, TimeRange
 from schemas.ingest import (
     FramingError,
     IngestSegmentEvent,
@@ -44,6 +43,7 @@ from schemas.ingest import (
     inline_object_id,
 )
 from schemas.resources import FlowAdapter, FlowSegmentPost, Profile, ServicePost, Source
+from schemas.timing import INT64_MAX, INT64_MIN, NS_PER_SEC, TimeRange
 from stores.errors import Conflict, NotFound
 from stores.media import MediaStore
 from stores.metadata import (

@@ -28,6 +28,16 @@ async def json_body(request: Request) -> Any:
         raise bad_request(f"request body is not valid JSON: {exc}", "InvalidJSON") from None
 
 
+async def body_for_id(request: Request, entity_id: str, what: str) -> dict[str, Any]:
+    """A JSON object body for the resource at `entity_id`: its own `id`, if given, must match the path."""
+    raw = await json_body(request)
+    if not isinstance(raw, dict):
+        raise bad_request(f"a {what} must be a JSON object")
+    if raw.get("id", entity_id) != entity_id:
+        raise bad_request(f"the body's id {raw.get('id')!r} differs from the {what} id in the path {entity_id}")
+    return {**raw, "id": entity_id}
+
+
 def validate(adapter: TypeAdapter[T], value: Any, what: str) -> T:
     """Validate in JSON mode, so a JSON number is never read as a timestamp or a timerange."""
     try:

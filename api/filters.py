@@ -6,6 +6,7 @@ from starlette.datastructures import QueryParams
 
 from api.errors import bad_request
 from api.paging import parse_bool
+from schemas.timing import InvalidTimeRange, TimeRange
 from stores.metadata import TagFilter
 
 
@@ -44,3 +45,13 @@ def collected_by_ids(params: QueryParams) -> tuple[str, ...] | None:
     if raw is None:
         return None
     return tuple(i for i in raw.split(",") if i)
+
+
+def timerange_param(params: QueryParams) -> TimeRange | None:
+    """The `timerange` query parameter (None when absent); a malformed one is a 400 that says why."""
+    if "timerange" not in params:
+        return None
+    try:
+        return TimeRange.parse(params["timerange"])
+    except InvalidTimeRange as exc:
+        raise bad_request(f"timerange: {exc}") from None

@@ -8,16 +8,16 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import ORJSONResponse
 
-from api.bodies import UUID_PATTERN, json_body, validate
+from api.bodies import UUID_PATTERN, body_for_id, validate
 from api.context import ctx
-from api.errors import bad_request, forbidden, not_found
+from api.errors import forbidden, not_found
 from api.fields import FLOW_FIELDS, add_field_routes
-from api.filters import collected_by_ids, optional_int, tag_filter
+from api.filters import collected_by_ids, optional_int, tag_filter, timerange_param
 from api.paging import encode_page, listing, paging_headers, parse_bool, parse_limit
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
 from schemas.resources import FlowAdapter, FlowPutAdapter, ProfileFlowPut
-from schemas.timing import InvalidTimeRange, TimeRange
+from schemas.timing import TimeRange
 from stores.errors import NotFound
 from stores.metadata import FlowQuery, FlowRecord, sort_key
 
@@ -63,11 +63,8 @@ async def list_flows(request: Request) -> ORJSONResponse:
     limit = parse_limit(params.get("limit"))
     order = listing(params, ("created", "metadata_updated", "label"))
     overlapping, empty_only = None, False
-    if "timerange" in params:
-        try:
-            timerange = TimeRange.parse(params["timerange"])
-        except InvalidTimeRange as exc:
-            raise bad_request(f"timerange: {exc}") from None
+    timerange = timerange_param(params)
+    if timerange is not None:
         empty_only = timerange.is_empty
         overlapping = None if timerange.is_empty or timerange.is_eternity else timerange.half_open()
     init_segments = params.get("init_segments")
@@ -93,12 +90,7 @@ async def list_flows(request: Request) -> ORJSONResponse:
 async def get_flow(request: Request, flow_id: str) -> ORJSONResponse:
     params = request.query_params
     include_timerange = parse_bool("include_timerange", params.get("include_timerange"))
-    clip = None
-    if "timerange" in params:
-        try:
-            clip = TimeRange.parse(params["timerange"])
-        except InvalidTimeRange as exc:
-            raise bad_request(f"timerange: {exc}") from None
+    clip = timerange_param(params)
     record = await load_flow(request, flow_id)
     return ORJSONResponse(flow_body(record, include_timerange=include_timerange, clip=clip))
 
@@ -106,13 +98,7 @@ async def get_flow(request: Request, flow_id: str) -> ORJSONResponse:
 @router.put("/flows/{flow_id}")
 async def put_flow(request: Request, flow_id: str) -> Response:
     check_uuid(flow_id, "flow id")
-    raw = await json_body(request)
-    if not isinstance(raw, dict):
-        raise bad_request("a flow must be a JSON object")
-    if raw.get("id", flow_id) != flow_id:
-        raise bad_request(f"the body's id {raw.get('id')!r} differs from the flow id in the path {flow_id}")
-    raw = {k: v for k, v in raw.items() if k not in SERVER_MANAGED}
-    raw["id"] = flow_id
+    raw = {k: v for k, v in (await body_for_id(request, flow_id, "flow")).items() if k not in SERVER_MANAGED}
     put = validate(FlowPutAdapter, raw, "flow")
     if isinstance(put, ProfileFlowPut):
         from api.profiles import expand_profile  # api.profiles builds on this module

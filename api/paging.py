@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import URL
-
 import base64
 
 import orjson
-from starlette.datastructures import QueryParams
+from starlette.datastructures import URL, QueryParams
 
 from api.errors import bad_request
 from stores.metadata import Listing, SortKey

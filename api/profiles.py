@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import ORJSONResponse
 from pydantic import TypeAdapter
 
-from api.bodies import json_body, validate
+from api.bodies import body_for_id, validate
 from api.context import ctx
 from api.errors import bad_request, not_found
 from api.flows import check_uuid
@@ -54,12 +54,7 @@ async def get_profile(request: Request, profile_id: str) -> ORJSONResponse:
 async def create_profile(request: Request, profile_id: str) -> ORJSONResponse:
     """Profiles are immutable: creating one that exists is a 400."""
     check_uuid(profile_id, "profile id")
-    raw = await json_body(request)
-    if not isinstance(raw, dict):
-        raise bad_request("a profile must be a JSON object")
-    if raw.get("id", profile_id) != profile_id:
-        raise bad_request(f"the body's id {raw.get('id')!r} differs from the profile id in the path {profile_id}")
-    profile = validate(_PROFILE, {**raw, "id": profile_id}, "profile")
+    profile = validate(_PROFILE, await body_for_id(request, profile_id, "profile"), "profile")
     c = ctx(request)
     await c.commands.execute(CommandKind.CREATE_PROFILE, profile_id,
                              profile.model_dump(mode="json", exclude_none=True, exclude={"created"}))

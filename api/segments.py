@@ -19,11 +19,12 @@ from pydantic import TypeAdapter
 from api.bodies import json_body, validate
 from api.context import Context, ctx
 from api.errors import bad_request, forbidden
+from api.filters import timerange_param
 from api.flows import check_uuid, deletion_response, load_flow
 from api.paging import paging_headers, parse_bool, parse_limit
 from schemas.commands import CommandKind
 from schemas.resources import FlowSegmentPost, FlowStoragePost
-from schemas.timing import InvalidTimeRange, TimeRange
+from schemas.timing import TimeRange
 from stores.metadata import SegmentQuery, StoredSegment
 
 router = APIRouter()
@@ -83,13 +84,6 @@ def render_segment(segment: StoredSegment, urls: UrlRenderer, include_object_tim
     return segment.doc[:-1] + extra + b"}" if extra else segment.doc
 
 
-def _query_timerange(params: Any) -> TimeRange:
-    try:
-        return TimeRange.parse(params["timerange"]) if "timerange" in params else TimeRange.eternity()
-    except InvalidTimeRange as exc:
-        raise bad_request(f"timerange: {exc}") from None
-
-
 def _cursor(raw: str | None) -> int | None:
     if raw is None:
         return None
@@ -104,7 +98,7 @@ async def get_segments(request: Request, flow_id: str) -> Response:
     c = ctx(request)
     params = request.query_params
     check_uuid(flow_id, "flow id")
-    timerange = _query_timerange(params)
+    timerange = timerange_param(params) or TimeRange.eternity()
     limit = parse_limit(params.get("limit"))
     reverse = parse_bool("reverse_order", params.get("reverse_order"))
     include_object_timerange = parse_bool("include_object_timerange", params.get("include_object_timerange"))
@@ -138,7 +132,7 @@ async def get_segments(request: Request, flow_id: str) -> Response:
 async def delete_segments(request: Request, flow_id: str) -> Response:
     """Deletes only segments completely covered by `timerange` (and using `object_id`)."""
     flow = await load_flow(request, flow_id)
-    timerange = _query_timerange(request.query_params)
+    timerange = timerange_param(request.query_params) or TimeRange.eternity()
     if flow.read_only:
         raise forbidden(f"flow {flow_id} is read-only")
     if timerange.is_empty:

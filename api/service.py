@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import ORJSONResponse
-
 from pydantic import TypeAdapter
 
 from api.bodies import json_body, validate

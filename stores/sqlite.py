@@ -23,7 +23,6 @@ from stores.errors import Conflict, NotFound
 from stores.metadata import (
     ContextRequest,
     Deletion,
-    SegmentContext,
     FlowQuery,
     FlowRecord,
     Listing,
@@ -31,6 +30,7 @@ from stores.metadata import (
     ObjectRecord,
     ProfileRecord,
     SegmentCommit,
+    SegmentContext,
     SegmentPage,
     SegmentQuery,
     SourceQuery,

@@ -107,7 +107,7 @@ async def test_flow_listing_filters_by_tags_essence_and_timerange(http: httpx.As
     await http.post(f"/flows/{news['id']}/segments", json={"object_id": obj["object_id"], "timerange": "[5:0_6:0)"})
 
     async def ids(**params: str) -> set[str]:
-        response = await http.get("/flows", params={f"tag.run": mark, **params})
+        response = await http.get("/flows", params={"tag.run": mark, **params})
         assert response.status_code == 200, response.text
         return {f["id"] for f in response.json()}
 
