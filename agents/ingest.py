@@ -213,7 +213,9 @@ class IngestProcessor:
     async def _prepare(self, runs: dict[str, list[SegmentEvent]]) -> list[FlowWork]:
         """Read what the rules need for these flows in one store call, then plan each flow's run."""
         contexts = await self.store.segment_context([
-            ContextRequest(flow_id, {e.event.event_id for e in events}, {_object_id(e.event) for e in events},
+            ContextRequest(flow_id, {e.event.event_id for e in events},
+                           {_object_id(e.event) for e in events} | {e.event.init_object_id for e in events
+                                                                     if e.event.init_object_id},
                            segment_window(e.event.timerange for e in events))
             for flow_id, events in runs.items()])
         now = time.time_ns()
@@ -233,7 +235,7 @@ class IngestProcessor:
                 fresh.append(e)
         requests = [_request_from_event(i, e.event) for i, e in enumerate(fresh)]
         plan = plan_segments(context.flow, requests, context.objects, context.nearby, storage_id=self.storage_id,
-                             now_ns=now)
+                             now_ns=now, init_objects=context.init_objects)
         return FlowWork(flow_id, fresh, repeats, plan, now)
 
     async def _apply_segment_work(self, works: list[FlowWork], phase: _Phases | None = None) -> None:
@@ -481,15 +483,16 @@ class IngestProcessor:
             raise Rejected(RejectReason.INVALID_COMMAND, str(exc)) from None
         requests = [_request_from_post(i, p) for i, p in enumerate(posts)]
         flow_id = str(command.target_id)
+        named = {r.object_id for r in requests} | {r.init_object_id for r in requests if r.init_object_id}
         context = (await self.store.segment_context([ContextRequest(
-            flow_id, (), {r.object_id for r in requests}, segment_window(r.timerange for r in requests))]))[flow_id]
+            flow_id, (), named, segment_window(r.timerange for r in requests))]))[flow_id]
         if context.flow is None:
             raise Rejected(RejectReason.UNKNOWN_FLOW, f"flow {flow_id} does not exist")
         flow = context.flow
         check_flow_writable(flow)  # a whole-request refusal (403/400), not one failure per segment
         now = time.time_ns()
         plan = plan_segments(flow, requests, context.objects, context.nearby, storage_id=self.storage_id,
-                             now_ns=now)
+                             now_ns=now, init_objects=context.init_objects)
         await self.store.commit_segments([SegmentCommit(
             flow_id=flow.id, segments=[s for _, s in plan.accepted], objects=plan.objects,
             event_ids=[command.command_id], now_ns=now)])

@@ -75,8 +75,11 @@ def plan_segments(
     *,
     storage_id: str,
     now_ns: int,
+    init_objects: Iterable[str] = (),
 ) -> SegmentPlan:
-    """Decide, request by request and in order, which segments to store; later requests see earlier ones."""
+    """Decide, request by request and in order, which segments to store; later requests see earlier ones.
+
+    `init_objects` are the named ids some stored segment already uses as its init object."""
     plan = SegmentPlan()
     try:
         check_flow_writable(flow)
@@ -85,11 +88,19 @@ def plan_segments(
         return plan
     occupied = _Occupancy(nearby)
     first_uses: dict[str, ObjectRegistration] = {}
+    init_roles = set(init_objects)
+    wants_init = bool((flow.doc.get("essence_parameters") or {}).get("init_segments"))
     for request in requests:
         try:
             start, end = _check_timerange(request.timerange)
+            _check_roles(request, objects, first_uses, init_roles)
             object_timerange, init_object_id = _check_object(flow, request, objects.get(request.object_id),
                                                              first_uses)
+            if wants_init != (init_object_id is not None):
+                raise Rejected(RejectReason.INIT_SEGMENTS_MISMATCH,
+                               f"flow {flow.id} {'needs' if wants_init else 'has no'} init segments "
+                               f"(essence_parameters.init_segments), but the segment "
+                               f"{'has no' if wants_init else 'names an'} init object")
             occupied.claim(start, end, request.timerange)
         except Rejected as rejection:
             plan.rejected.append((request, rejection))
@@ -102,6 +113,8 @@ def plan_segments(
             )
             first_uses[request.object_id] = registration
             plan.objects.append(registration)
+        if init_object_id is not None:
+            init_roles.add(init_object_id)
         plan.accepted.append((request, _new_segment(request, start, end, object_timerange, init_object_id)))
     return plan
 
@@ -142,6 +155,17 @@ def _check_timerange(timerange: TimeRange) -> tuple[int, int]:
     if not timerange.fits_int64:
         raise Rejected(RejectReason.INVALID_TIMERANGE, f"timerange {timerange} is outside the storable range")
     return timerange.half_open()
+
+
+def _check_roles(request: SegmentRequest, objects: Mapping[str, ObjectRecord],
+                 first_uses: Mapping[str, ObjectRegistration], init_roles: set[str]) -> None:
+    """An object is a media object or an init object, never both."""
+    if request.object_id in init_roles:
+        raise Rejected(RejectReason.OBJECT_CONFLICT,
+                       f"object {request.object_id} is used as an init object; it cannot be a media object")
+    init = request.init_object_id
+    if init is not None and (init in first_uses or (init in objects and objects[init].registered)):
+        raise Rejected(RejectReason.OBJECT_CONFLICT, f"object {init} is a media object; it cannot be an init object")
 
 
 def _is_first_use(record: ObjectRecord | None) -> bool:

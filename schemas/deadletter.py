@@ -22,6 +22,7 @@ class RejectReason(StrEnum):
     OVERLAP = "overlap"
     MISSING_OBJECT = "missing_object"
     OBJECT_CONFLICT = "object_conflict"
+    INIT_SEGMENTS_MISMATCH = "init_segments_mismatch"
     INVALID_COMMAND = "invalid_command"
     CONFLICT = "conflict"
     FIELD_NOT_SET = "field_not_set"

@@ -147,7 +147,7 @@ class ContextRequest:
 
     flow_id: str
     event_ids: Collection[str]
-    object_ids: Collection[str]
+    object_ids: Collection[str]  # media and init object ids the new segments name
     window: tuple[int, int] | None  # half-open span of the new segments; None when there are none
 
 
@@ -157,6 +157,7 @@ class SegmentContext:
     applied_event_ids: set[str]
     objects: dict[str, ObjectRecord]
     nearby: list[StoredSegment]  # stored segments overlapping the window, in any order
+    init_objects: set[str] = field(default_factory=set)  # requested ids some segment uses as its init object
 
 
 @dataclass(frozen=True, slots=True)

@@ -627,7 +627,9 @@ def _context(conn: sqlite3.Connection, request: ContextRequest) -> SegmentContex
     if request.window is not None:
         sql, args = _segment_sql(SegmentQuery(request.flow_id, *request.window, limit=-1))
         nearby = [_segment(r) for r in conn.execute(sql, args)]
-    return SegmentContext(_flow(row), applied, objects, nearby)
+    init_objects = _existing(conn, "SELECT DISTINCT init_object_id FROM segments WHERE init_object_id IN ({})",
+                             list(request.object_ids)) if request.object_ids else set()
+    return SegmentContext(_flow(row), applied, objects, nearby, init_objects)
 
 
 class _Checkpointer:

@@ -60,7 +60,8 @@ async def test_bytes_go_with_the_last_reference_from_any_flow(http: httpx.AsyncC
 
 
 async def test_init_objects_are_counted_through_the_segments_that_use_them(http: httpx.AsyncClient) -> None:
-    flow, objects = await flow_with_objects(http, 3)
+    essence = {"frame_width": 1920, "frame_height": 1080, "frame_rate": {"numerator": 25}, "init_segments": True}
+    flow, objects = await flow_with_objects(http, 3, essence_parameters=essence)
     init, media_a, media_b = (o["object_id"] for o in objects)
     flow_id = flow["id"]
     posted = await http.post(f"/flows/{flow_id}/segments", json=[

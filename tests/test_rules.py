@@ -99,3 +99,31 @@ def test_unbounded_and_empty_segment_timeranges_are_invalid() -> None:
     assert segment_window(r for r in [TimeRange.parse("[0:0_"), TimeRange.never()]) is None
     assert segment_window([TimeRange.parse("[1:0_2:0)"), TimeRange.parse("[5:0]")]) == (
         NS_PER_SEC, 5 * NS_PER_SEC + 1)
+
+
+def test_init_and_media_roles_are_exclusive() -> None:
+    record = flow(essence_parameters={"init_segments": True})
+    objects = {o: allocated(o) for o in ("init", "a", "b")} | {"media": registered("media", "[0:0_10:0)")}
+    plan = plan_segments(record, [
+        request(0, "a", "[0:0_1:0)", init_object_id="init"),
+        request(1, "init", "[1:0_2:0)", init_object_id="init"),   # an init object used as media
+        request(2, "b", "[2:0_3:0)", init_object_id="a"),          # a media object used as init
+        request(3, "b", "[3:0_4:0)", init_object_id="media"),      # a registered media object as init
+    ], objects, [], storage_id="s", now_ns=1)
+    assert [r.ref for r, _ in plan.accepted] == [0]
+    assert reasons(plan) == [(1, RejectReason.OBJECT_CONFLICT), (2, RejectReason.OBJECT_CONFLICT),
+                             (3, RejectReason.OBJECT_CONFLICT)]
+    stored_roles = plan_segments(record, [request(0, "b", "[5:0_6:0)", init_object_id="x")], objects, [],
+                                 storage_id="s", now_ns=1, init_objects={"b"})
+    assert reasons(stored_roles) == [(0, RejectReason.OBJECT_CONFLICT)]
+
+
+def test_init_segments_flag_and_init_objects_go_together() -> None:
+    objects = {o: allocated(o) for o in ("a", "b", "init")}
+    with_init = plan_segments(flow(essence_parameters={"init_segments": True}),
+                              [request(0, "a", "[0:0_1:0)"), request(1, "b", "[1:0_2:0)", init_object_id="init")],
+                              objects, [], storage_id="s", now_ns=1)
+    assert reasons(with_init) == [(0, RejectReason.INIT_SEGMENTS_MISMATCH)]
+    without = plan_segments(flow(), [request(0, "a", "[0:0_1:0)", init_object_id="init")], objects, [],
+                            storage_id="s", now_ns=1)
+    assert reasons(without) == [(0, RejectReason.INIT_SEGMENTS_MISMATCH)]
