@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
@@ -20,6 +20,7 @@ class StorageBackendConfig:
     store_type: str = "http_object_store"
     provider: str = "tams-pipeline"
     store_product: str = "local directory"
+    tags: dict[str, str | list[str]] = field(default_factory=dict)  # read-only through the API
 
 
 @dataclass

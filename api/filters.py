@@ -55,3 +55,13 @@ def timerange_param(params: QueryParams) -> TimeRange | None:
         return TimeRange.parse(params["timerange"])
     except InvalidTimeRange as exc:
         raise bad_request(f"timerange: {exc}") from None
+
+
+def tags_match(tags: dict[str, str | list[str]], wanted: TagFilter) -> bool:
+    """Whether a tag map passes a TagFilter (for in-memory things such as storage backends)."""
+    for name, values in wanted.values.items():
+        have = tags.get(name)
+        have_values = have if isinstance(have, list) else [] if have is None else [have]
+        if not set(have_values) & set(values):
+            return False
+    return all((name in tags) == present for name, present in wanted.exists.items())

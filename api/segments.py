@@ -19,7 +19,7 @@ from pydantic import TypeAdapter
 from api.bodies import json_body, validate
 from api.context import Context, ctx
 from api.errors import bad_request, forbidden
-from api.filters import timerange_param
+from api.filters import tag_filter, tags_match, timerange_param
 from api.flows import check_uuid, deletion_response, load_flow
 from api.paging import paging_headers, parse_bool, parse_limit
 from schemas.commands import CommandKind
@@ -50,12 +50,16 @@ class UrlRenderer:
         self._labels = None if accept is None else {label for label in accept.split(",") if label}
         presigned = params.get("presigned")
         storage_ids = params.get("accept_storage_ids")
+        backend_tags = tag_filter(params, "storage_backend_tag")
         self._controlled = (
             (self._labels is None or c.backend.label in self._labels)
             and presigned != "false"
             and (not storage_ids or c.backend.id in storage_ids.split(","))
+            and tags_match(c.backend.tags, backend_tags)
         )
-        self.uncontrolled = presigned != "true" and not storage_ids and self._labels != set()
+        # Uncontrolled URLs have no backend, so any backend-tag filter leaves them out.
+        self.uncontrolled = (presigned != "true" and not storage_ids and self._labels != set()
+                             and not backend_tags.values and not backend_tags.exists)
         verbose = parse_bool("verbose_storage", params.get("verbose_storage"))
         backend = c.backend
         extra = {"storage_id": backend.id, "controlled": True, "store_type": backend.store_type,

@@ -73,6 +73,7 @@ async def flow_delete_request(request: Request, request_id: str) -> ORJSONRespon
 async def storage_backends(request: Request) -> ORJSONResponse:
     backend = ctx(request).backend
     body = [{"id": backend.id, "label": backend.label, "store_type": backend.store_type,
-             "provider": backend.provider, "store_product": backend.store_product, "default_storage": True}]
+             "provider": backend.provider, "store_product": backend.store_product, "default_storage": True,
+             "tags": backend.tags}]
     return ORJSONResponse(body, headers={"X-Paging-Limit": "100", "X-Paging-Count": "1",
                                          "X-Paging-Reverse-Order": "false"})

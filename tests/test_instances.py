@@ -65,3 +65,15 @@ async def test_instances_can_be_added_and_removed_but_not_the_last_one(http: htt
     assert (await http.post(base, json={"url": "https://x", "label": "local"})).status_code == 400
     assert (await http.post("/objects/never-registered/instances",
                             json={"url": "https://x", "label": "y"})).status_code == 404
+
+
+async def test_storage_backend_tag_filters_apply_to_get_urls(http: httpx.AsyncClient) -> None:
+    flow_id, _ = await registered_object(http, get_urls=[{"url": "https://m.example/x", "label": "mirror"}])
+
+    async def labels(**params: str) -> list[str]:
+        (segment,) = (await http.get(f"/flows/{flow_id}/segments", params=params)).json()
+        return [u["label"] for u in segment.get("get_urls", [])]
+
+    assert await labels(**{"storage_backend_tag.auth_classes": "news"}) == []  # the backend has no such tag
+    assert await labels(**{"storage_backend_tag_exists.auth_classes": "false"}) == ["local"]
+    assert await labels(**{"storage_backend_tag_exists.auth_classes": "true"}) == []
