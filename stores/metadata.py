@@ -292,8 +292,10 @@ class MetadataStore(Protocol):
         """The known objects among `object_ids` (missing ids are simply absent)."""
         ...
 
-    async def object_references(self, object_id: str, *, after_flow: str | None, limit: int) -> list[str]:
-        """Ids of flows with a segment using the object as media or init object, ascending after `after_flow`."""
+    async def object_references(self, object_id: str, *, after_flow: str | None, limit: int,
+                                flow_tags: TagFilter | None = None) -> list[str]:
+        """Ids of flows with a segment using the object as media or init object, ascending after `after_flow`,
+        limited to flows whose tags pass `flow_tags`."""
         ...
 
     async def add_uncontrolled_instances(self, object_id: str, instances: Sequence[tuple[str, str]]) -> None:

@@ -405,11 +405,15 @@ class SqliteMetadataStore:
 
         return await self._read(query) if ids else {}
 
-    async def object_references(self, object_id: str, *, after_flow: str | None, limit: int) -> list[str]:
-        sql = ("SELECT flow_id FROM (SELECT flow_id FROM segments WHERE object_id = ?"
-               " UNION SELECT flow_id FROM segments WHERE init_object_id = ?) WHERE flow_id > ? ORDER BY flow_id LIMIT ?")
-        return await self._read(lambda conn: [r[0] for r in conn.execute(
-            sql, (object_id, object_id, after_flow or "", limit))])
+    async def object_references(self, object_id: str, *, after_flow: str | None, limit: int,
+                                flow_tags: TagFilter | None = None) -> list[str]:
+        where, args = ["r.flow_id > ?"], [object_id, object_id, after_flow or ""]
+        if flow_tags is not None:
+            _tag_sql(flow_tags, where, args)
+        sql = ("SELECT r.flow_id FROM (SELECT flow_id FROM segments WHERE object_id = ?"
+               " UNION SELECT flow_id FROM segments WHERE init_object_id = ?) r JOIN flows ON flows.id = r.flow_id"
+               f" WHERE {' AND '.join(where)} ORDER BY r.flow_id LIMIT ?")
+        return await self._read(lambda conn: [r[0] for r in conn.execute(sql, (*args, limit))])
 
     async def add_uncontrolled_instances(self, object_id: str, instances: Sequence[tuple[str, str]]) -> None:
         def insert(conn: sqlite3.Connection) -> None:

@@ -114,6 +114,11 @@ async def test_objects_list_the_flows_that_use_them_and_hide_unregistered_alloca
     assert (await http.get(body["get_urls"][0]["url"])).status_code == 200
     assert_valid(body, "object.json")
     assert (await http.get(f"/objects/{unused['object_id']}")).status_code == 404
+    tagged = await http.get(f"/objects/{used['object_id']}", params={"flow_tag_exists.kind": "false"})
+    assert sorted(tagged.json()["referenced_by_flows"]) == sorted([flow["id"], other["id"]])
+    await http.put(f"/flows/{other['id']}/tags/kind", json="proxy")
+    proxies = await http.get(f"/objects/{used['object_id']}", params={"flow_tag.kind": "proxy"})
+    assert proxies.json()["referenced_by_flows"] == [other["id"]]
     paged = await http.get(f"/objects/{used['object_id']}", params={"limit": 1})
     assert len(paged.json()["referenced_by_flows"]) == 1 and "X-Paging-NextKey" in paged.headers
 
