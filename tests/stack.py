@@ -97,6 +97,10 @@ def launch_stack(data_dir: Path, *, partitions: int = 4) -> Stack:
     }
     stack = Stack(data_dir, bootstrap, api_port, env)
     stack.processes["broker"] = broker
-    stack.start_worker()
-    stack.start_api()
+    try:
+        stack.start_worker()
+        stack.start_api()
+    except BaseException:
+        stack.stop()  # a stack that failed to start must not leave its processes behind
+        raise
     return stack
