@@ -44,6 +44,7 @@ from schemas.ingest import (
 )
 from schemas.resources import FlowAdapter, FlowSegmentPost, Profile, ServicePost, Source
 from schemas.timing import INT64_MAX, INT64_MIN, NS_PER_SEC, TimeRange
+from schemas.validation import summarise_errors
 from stores.errors import Conflict, NotFound
 from stores.media import MediaStore
 from stores.metadata import (
@@ -331,7 +332,7 @@ class IngestProcessor:
         try:
             flow = FlowAdapter.validate_python(patch_document(current.doc, patches))
         except ValidationError as exc:
-            raise Rejected(RejectReason.INVALID_COMMAND, _summary(exc)) from None
+            raise Rejected(RejectReason.INVALID_COMMAND, summarise_errors(exc)) from None
         doc = with_metadata_version(FlowAdapter.dump_python(flow, mode="json", exclude_none=True))
         try:
             await self.store.put_flow(doc, time.time_ns())
@@ -349,7 +350,7 @@ class IngestProcessor:
         try:
             source = Source.model_validate(patch_document(current.doc, _patches(command)))
         except ValidationError as exc:
-            raise Rejected(RejectReason.INVALID_COMMAND, _summary(exc)) from None
+            raise Rejected(RejectReason.INVALID_COMMAND, summarise_errors(exc)) from None
         doc = source.model_dump(mode="json", exclude_none=True)
         await self.store.put_source(doc, time.time_ns())
         self._deliveries.append(await self.publisher.event("sources/updated", source_id, {"source": doc}))
@@ -359,7 +360,7 @@ class IngestProcessor:
         try:
             update = ServicePost.model_validate(command.body)
         except ValidationError as exc:
-            raise Rejected(RejectReason.INVALID_COMMAND, _summary(exc)) from None
+            raise Rejected(RejectReason.INVALID_COMMAND, summarise_errors(exc)) from None
         info = await self.store.get_service_info()
         info.update(update.model_dump(exclude_none=True, include={"name", "description"}))
         await self.store.put_service_info(info)
@@ -369,7 +370,7 @@ class IngestProcessor:
         try:
             profile = Profile.model_validate(command.body)
         except ValidationError as exc:
-            raise Rejected(RejectReason.INVALID_COMMAND, _summary(exc)) from None
+            raise Rejected(RejectReason.INVALID_COMMAND, summarise_errors(exc)) from None
         doc = profile.model_dump(mode="json", exclude_none=True, exclude={"created"})
         try:
             await self.store.create_profile(doc, time.time_ns())
@@ -548,11 +549,6 @@ def _patches(command: Command) -> list[FieldPatch]:
         return [FieldPatch.model_validate(p) for p in command.body["patches"]]
     except (ValidationError, KeyError, TypeError) as exc:
         raise Rejected(RejectReason.INVALID_COMMAND, f"invalid patches: {exc}") from None
-
-
-def _summary(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'document'}: {e['msg']}"
-                     for e in exc.errors(include_url=False))
 
 
 def _flow_id(item: Item) -> object:

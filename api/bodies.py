@@ -9,6 +9,7 @@ from fastapi import Request
 from pydantic import TypeAdapter, ValidationError
 
 from api.errors import ApiError, bad_request
+from schemas.validation import summarise_errors
 
 T = TypeVar("T")
 
@@ -43,8 +44,4 @@ def validate(adapter: TypeAdapter[T], value: Any, what: str) -> T:
     try:
         return adapter.validate_json(orjson.dumps(value))
     except ValidationError as exc:
-        parts = []
-        for err in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in err["loc"]) or what
-            parts.append(f"{where}: {err['msg']}")
-        raise bad_request(f"invalid {what}: " + "; ".join(parts[:10]), "ValidationError") from None
+        raise bad_request(f"invalid {what}: " + summarise_errors(exc, what=what, most=10), "ValidationError") from None

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from schemas.resources import NonNegativeTimestamp
 from schemas.timing import TimeRange, Timestamp
+from schemas.validation import summarise_errors
 
 OBJECT_ID_MAX = 512
 
@@ -90,7 +91,7 @@ def decode_ingest_event(value: bytes, *, max_media_bytes: int) -> tuple[IngestSe
     try:
         event = IngestSegmentEvent.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidEvent(_summarise(exc), frozenset(str(e["loc"][0]) for e in exc.errors() if e["loc"])) from None
+        raise InvalidEvent(summarise_errors(exc, what="event"), frozenset(str(e["loc"][0]) for e in exc.errors() if e["loc"])) from None
     if event.media_size is None:
         if rest.strip():
             raise FramingError("bytes follow the JSON line but media_size is not set")
@@ -100,14 +101,6 @@ def decode_ingest_event(value: bytes, *, max_media_bytes: int) -> tuple[IngestSe
     if newline < 0 or len(rest) != event.media_size:
         raise FramingError(f"media_size is {event.media_size} but {len(rest)} bytes follow the JSON line")
     return event, rest
-
-
-def _summarise(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in err["loc"]) or "event"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
 
 
 def inline_object_id(event: IngestSegmentEvent) -> str:

@@ -464,11 +464,6 @@ class SqliteMetadataStore:
             )
         )
 
-    async def overlapping_segments(self, flow_id: str, start_ns: int, end_ns: int) -> list[StoredSegment]:
-        query = SegmentQuery(flow_id, start_ns, end_ns, limit=-1)
-        sql, args = _segment_sql(query)
-        return await self._read(lambda conn: [_segment(r) for r in conn.execute(sql, args)])
-
     async def segment_context(self, requests: Sequence[ContextRequest]) -> dict[str, SegmentContext]:
         def read(conn: sqlite3.Connection) -> dict[str, SegmentContext]:
             conn.execute("BEGIN")  # one snapshot for the whole batch
@@ -537,10 +532,6 @@ class SqliteMetadataStore:
         more = len(rows) > query.limit
         return SegmentPage([_segment(r) for r in rows[: query.limit]], more)
 
-    async def count_segments(self, flow_id: str) -> int:
-        return await self._read(
-            lambda conn: conn.execute("SELECT count(*) FROM segments WHERE flow_id = ?", (flow_id,)).fetchone()[0]
-        )
 
 
 def _sort_sql(listing: Listing, *, updated: str) -> tuple[str, str]:
