@@ -52,6 +52,7 @@ from stores.metadata import (
     FlowRecord,
     MetadataStore,
     ObjectAllocation,
+    ObjectRecord,
     SegmentCommit,
     SegmentContext,
 )
@@ -442,13 +443,13 @@ class IngestProcessor:
             self._deliveries.append(await self.publisher.event(
                 "sources/deleted", deletion.source_deleted, {"source_id": deletion.source_deleted}))
 
-    async def _forget_objects(self, object_ids: list[str]) -> None:
+    async def _forget_objects(self, records: list[ObjectRecord]) -> None:
         """Delete the bytes of objects nothing refers to any more (their records are already gone).
 
         A crash between the metadata commit and here leaves bytes without a record: harmless to
         readers, and the reason a media sweep belongs to the object lifecycle (a later issue)."""
-        for object_id in object_ids:
-            await self.media.delete(object_id)
+        for record in records:
+            await self.media.delete(record.object_id)
 
     async def _writable_flow(self, command: Command, *, need_container: bool = True) -> FlowRecord:
         try:

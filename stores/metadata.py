@@ -83,6 +83,13 @@ class ObjectRecord:
     init_object_id: str | None = None
     first_referenced_by_flow: str | None = None
     size: int | None = None
+    checksum: str | None = None  # "<algorithm>:<value>" (e.g. "sha256:<hex>", "etag:<etag>") when known
+    copies: tuple[str, ...] = ()  # storage ids of further controlled copies, besides `storage_id`
+
+    @property
+    def storage_ids(self) -> tuple[str, ...]:
+        """Every backend holding controlled bytes of the object."""
+        return (self.storage_id, *self.copies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,7 @@ class ObjectRegistration:
     content_type: str | None
     size: int | None
     created_ns: int
+    checksum: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +174,7 @@ class Deletion:
 
     segments: int
     span: tuple[int, int] | None  # half-open hull of the deleted segments
-    unreferenced_objects: list[str]
+    unreferenced_objects: list[ObjectRecord]  # records already dropped; their controlled bytes are to be deleted
     source_deleted: str | None = None  # the source id, when its last flow went
     more: bool = False  # covered segments remain: the delete stopped at its limit
 
@@ -290,6 +298,23 @@ class MetadataStore(Protocol):
 
     async def get_objects(self, object_ids: Collection[str]) -> dict[str, ObjectRecord]:
         """The known objects among `object_ids` (missing ids are simply absent)."""
+        ...
+
+    async def expired_allocations(self, created_before_ns: int, limit: int) -> list[ObjectRecord]:
+        """Allocations no segment has registered, created before `created_before_ns` (any order, at most `limit`)."""
+        ...
+
+    async def drop_allocations(self, object_ids: Collection[str]) -> list[ObjectRecord]:
+        """Drop the records of those objects that are still unregistered allocations; returns the dropped records."""
+        ...
+
+    async def add_controlled_copy(self, object_id: str, storage_id: str) -> None:
+        """Record a complete controlled copy on another backend (again is a no-op); raises NotFound for no object."""
+        ...
+
+    async def remove_controlled_copy(self, object_id: str, storage_id: str) -> None:
+        """Forget a controlled copy; raises NotFound if the object has none on that backend, Conflict if it is the
+        object's only controlled instance (its primary `storage_id` with no copies)."""
         ...
 
     async def object_references(self, object_id: str, *, after_flow: str | None, limit: int,

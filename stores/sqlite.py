@@ -62,8 +62,10 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS objects (
         id TEXT PRIMARY KEY, storage_id TEXT NOT NULL, allocated_by_flow TEXT, content_type TEXT,
         created_ns INTEGER NOT NULL, registered INTEGER NOT NULL DEFAULT 0, timerange TEXT,
-        key_frame_count INTEGER, init_object_id TEXT, first_referenced_by_flow TEXT, size INTEGER
+        key_frame_count INTEGER, init_object_id TEXT, first_referenced_by_flow TEXT, size INTEGER,
+        checksum TEXT, copies TEXT NOT NULL DEFAULT '[]'
         ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS objects_unregistered ON objects(created_ns) WHERE registered = 0",
     """CREATE TABLE IF NOT EXISTS profiles (
         id TEXT PRIMARY KEY, format TEXT, codec TEXT, label TEXT, created_ns INTEGER NOT NULL, doc TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS flow_members (
@@ -93,8 +95,13 @@ SOURCE_LINKS = (
 SEGMENT_COLUMNS = "start_ns, end_ns, object_id, init_object_id, object_timerange, doc"
 OBJECT_COLUMNS = (
     "id, storage_id, allocated_by_flow, content_type, created_ns, registered, timerange, key_frame_count, "
-    "init_object_id, first_referenced_by_flow, size"
+    "init_object_id, first_referenced_by_flow, size, checksum, copies"
 )
+# Columns added after the first release: (table, column, definition). Migrations are additive only.
+MIGRATIONS = [
+    ("objects", "checksum", "TEXT"),
+    ("objects", "copies", "TEXT NOT NULL DEFAULT '[]'"),
+]
 # Below this the `start - longest segment` bound could overflow int64, and it prunes nothing anyway.
 _UNBOUNDED_BELOW = INT64_MIN // 2
 
@@ -132,7 +139,7 @@ def _object(row: tuple[Any, ...]) -> ObjectRecord:
     return ObjectRecord(
         object_id=row[0], storage_id=row[1], allocated_by_flow=row[2], content_type=row[3], created_ns=row[4],
         registered=bool(row[5]), timerange=row[6], key_frame_count=row[7], init_object_id=row[8],
-        first_referenced_by_flow=row[9], size=row[10],
+        first_referenced_by_flow=row[9], size=row[10], checksum=row[11], copies=tuple(orjson.loads(row[12])),
     )
 
 
@@ -194,6 +201,9 @@ class SqliteMetadataStore:
         def create(conn: sqlite3.Connection) -> None:
             for statement in SCHEMA:
                 conn.execute(statement)
+            for table, column, definition in MIGRATIONS:
+                if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
         await self._write(create)
 
@@ -405,6 +415,55 @@ class SqliteMetadataStore:
 
         return await self._read(query) if ids else {}
 
+    async def expired_allocations(self, created_before_ns: int, limit: int) -> list[ObjectRecord]:
+        sql = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE registered = 0 AND created_ns < ? LIMIT ?"
+        return await self._read(lambda conn: [_object(r) for r in conn.execute(sql, (created_before_ns, limit))])
+
+    async def drop_allocations(self, object_ids: Collection[str]) -> list[ObjectRecord]:
+        ids = list(object_ids)
+
+        def drop(conn: sqlite3.Connection) -> list[ObjectRecord]:
+            dropped: list[ObjectRecord] = []
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                dropped += [_object(r) for r in conn.execute(
+                    f"SELECT {OBJECT_COLUMNS} FROM objects WHERE registered = 0 AND id IN ({marks})", chunk)]
+            conn.executemany("DELETE FROM objects WHERE id = ?", [(o.object_id,) for o in dropped])
+            return dropped
+
+        return await self._write(drop) if ids else []
+
+    async def add_controlled_copy(self, object_id: str, storage_id: str) -> None:
+        def add(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT storage_id, copies FROM objects WHERE id = ?", (object_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"object {object_id} does not exist")
+            copies = orjson.loads(row[1])
+            if storage_id != row[0] and storage_id not in copies:
+                conn.execute("UPDATE objects SET copies = ? WHERE id = ?",
+                             (orjson.dumps([*copies, storage_id]).decode(), object_id))
+
+        await self._write(add)
+
+    async def remove_controlled_copy(self, object_id: str, storage_id: str) -> None:
+        def remove(conn: sqlite3.Connection) -> None:
+            row = conn.execute("SELECT storage_id, copies FROM objects WHERE id = ?", (object_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"object {object_id} does not exist")
+            primary, copies = row[0], orjson.loads(row[1])
+            if storage_id == primary:
+                if not copies:
+                    raise Conflict(f"storage {storage_id} holds the only controlled instance of object {object_id}")
+                primary, copies = copies[0], copies[1:]
+            elif storage_id in copies:
+                copies.remove(storage_id)
+            else:
+                raise NotFound(f"object {object_id} has no controlled instance on storage {storage_id}")
+            conn.execute("UPDATE objects SET storage_id = ?, copies = ? WHERE id = ?",
+                         (primary, orjson.dumps(copies).decode(), object_id))
+
+        await self._write(remove)
+
     async def object_references(self, object_id: str, *, after_flow: str | None, limit: int,
                                 flow_tags: TagFilter | None = None) -> list[str]:
         where, args = ["r.flow_id > ?"], [object_id, object_id, after_flow or ""]
@@ -511,15 +570,15 @@ class SqliteMetadataStore:
             conn.execute("DELETE FROM applied_events WHERE flow_id = ?", (flow_id,))
             conn.execute("DELETE FROM flows WHERE id = ?", (flow_id,))
             conn.execute("DELETE FROM flow_members WHERE collection_id = ?", (flow_id,))
-            allocated = [r[0] for r in conn.execute(
-                "SELECT id FROM objects WHERE allocated_by_flow = ? AND registered = 0", (flow_id,))]
+            allocated = [_object(r) for r in conn.execute(
+                f"SELECT {OBJECT_COLUMNS} FROM objects WHERE allocated_by_flow = ? AND registered = 0", (flow_id,))]
             source_deleted = None
             if conn.execute("SELECT 1 FROM flows WHERE source_id = ? LIMIT 1", (row[0],)).fetchone() is None:
                 conn.execute("DELETE FROM sources WHERE id = ?", (row[0],))
                 source_deleted = row[0]
             candidates = {r[2] for r in rows} | {r[3] for r in rows if r[3]}
             unreferenced = _drop_unreferenced(conn, candidates)
-            conn.executemany("DELETE FROM objects WHERE id = ?", [(o,) for o in allocated])
+            conn.executemany("DELETE FROM objects WHERE id = ?", [(o.object_id,) for o in allocated])
             span = (min(r[0] for r in rows), max(r[1] for r in rows)) if rows else None
             return Deletion(len(rows), span, unreferenced + allocated, source_deleted)
 
@@ -594,16 +653,18 @@ def _refresh_flow_extent(conn: sqlite3.Connection, flow_id: str, now_ns: int) ->
                  "WHERE id = ?", (first[0] if first else None, last_end[0] if first else None, count, now_ns, flow_id))
 
 
-def _drop_unreferenced(conn: sqlite3.Connection, candidates: set[str]) -> list[str]:
-    """Delete the records of candidate objects that no segment uses as media or init object; return their ids."""
+def _drop_unreferenced(conn: sqlite3.Connection, candidates: set[str]) -> list[ObjectRecord]:
+    """Delete the records of candidate objects that no segment uses as media or init object; return them."""
     gone = []
     for object_id in sorted(candidates):
         used = conn.execute("SELECT 1 FROM segments WHERE object_id = ? LIMIT 1", (object_id,)).fetchone() or \
             conn.execute("SELECT 1 FROM segments WHERE init_object_id = ? LIMIT 1", (object_id,)).fetchone()
         if used is None:
+            row = conn.execute(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE id = ?", (object_id,)).fetchone()
             conn.execute("DELETE FROM objects WHERE id = ?", (object_id,))
             conn.execute("DELETE FROM object_instances WHERE object_id = ?", (object_id,))
-            gone.append(object_id)
+            if row is not None:
+                gone.append(_object(row))
     return gone
 
 
@@ -708,14 +769,15 @@ def _apply_commit(conn: sqlite3.Connection, commit: SegmentCommit) -> None:
     if commit.objects:
         conn.executemany(
             "INSERT INTO objects (id, storage_id, allocated_by_flow, content_type, created_ns, registered,"
-            " timerange, key_frame_count, init_object_id, first_referenced_by_flow, size)"
-            " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)"
+            " timerange, key_frame_count, init_object_id, first_referenced_by_flow, size, checksum)"
+            " VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET registered = 1, timerange = excluded.timerange,"
             " key_frame_count = excluded.key_frame_count, init_object_id = excluded.init_object_id,"
             " first_referenced_by_flow = excluded.first_referenced_by_flow,"
-            " size = coalesce(excluded.size, objects.size) WHERE objects.registered = 0",
+            " size = coalesce(excluded.size, objects.size),"
+            " checksum = coalesce(excluded.checksum, objects.checksum) WHERE objects.registered = 0",
             [(o.object_id, o.storage_id, o.flow_id, o.content_type, o.created_ns, o.timerange,
-              o.key_frame_count, o.init_object_id, o.flow_id, o.size) for o in commit.objects],
+              o.key_frame_count, o.init_object_id, o.flow_id, o.size, o.checksum) for o in commit.objects],
         )
     if commit.event_ids:
         conn.executemany(
