@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -9,6 +10,7 @@ import faust
 
 from agents import transport
 from agents.applier import BatchApplier
+from agents.collector import sweep_expired_allocations
 from agents.ingest import IngestProcessor, Message
 from tams.settings import Settings
 from topics.admin import ensure_topics
@@ -41,9 +43,11 @@ def create_app(settings: Settings) -> faust.App:
     channel = app.topic(INGEST_SEGMENTS.name, COMMANDS.name, key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw")
 
+    running: dict[str, IngestProcessor] = {}
+
     @app.agent(channel, name="tams-ingest")
     async def ingest(stream: Any) -> None:
-        processor = await _open_processor(settings)
+        processor = running["processor"] = await _open_processor(settings)
 
         async def apply(events: Any) -> None:
             await processor.process([
@@ -58,27 +62,43 @@ def create_app(settings: Settings) -> faust.App:
             async for event in stream.noack().events():
                 await applier.add(event)
         finally:
+            running.pop("processor", None)
             await applier.stop()
             await _close_processor(processor)
+
+    @app.timer(settings.gc_interval_s)
+    async def collect_expired_allocations() -> None:
+        processor = running.get("processor")
+        if processor is None:
+            return
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == COMMANDS.name}
+        if owned:
+            await sweep_expired_allocations(processor.store, processor.publisher,
+                                            timeout_s=settings.min_object_timeout_s,
+                                            partitions=processor.partitions[COMMANDS.name], owned=owned)
 
     return app
 
 
 async def _open_processor(settings: Settings) -> IngestProcessor:
-    from stores.factory import open_media_store, open_metadata_store, storage_backend_id
+    from stores.backends import configured_backends
+    from stores.factory import open_metadata_store
 
     partitions = await ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions)
     store = await open_metadata_store(settings)
-    media = open_media_store(settings)
+    backends = await asyncio.to_thread(configured_backends, settings)
+    await backends.open()
     publisher = Publisher(settings.kafka_bootstrap)
     await publisher.start()
-    log.info("agent ready: metadata %s, media %s", settings.metadata_location, settings.media_location)
-    return IngestProcessor(store, media, publisher, storage_id=storage_backend_id(settings), partitions=partitions,
+    log.info("agent ready: metadata %s, media %s", settings.metadata_location,
+             ", ".join(f"{b.label} ({b.id})" for b in backends))
+    return IngestProcessor(store, backends, publisher, partitions=partitions,
                            max_media_bytes=settings.inline_media_max_bytes,
-                           delete_chunk=settings.delete_chunk_segments)
+                           delete_chunk=settings.delete_chunk_segments,
+                           media_retry_max_s=settings.media_retry_max_s)
 
 
 async def _close_processor(processor: IngestProcessor) -> None:
     await processor.publisher.stop()
     await processor.store.close()
-    await processor.media.close()
+    await processor.backends.close()

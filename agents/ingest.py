@@ -11,12 +11,13 @@ i.e. once all of that, replies included, is durable.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -45,8 +46,9 @@ from schemas.ingest import (
 from schemas.resources import FlowAdapter, FlowSegmentPost, Profile, ServicePost, Source
 from schemas.timing import INT64_MAX, INT64_MIN, NS_PER_SEC, TimeRange
 from schemas.validation import summarise_errors
-from stores.errors import Conflict, NotFound
-from stores.media import MediaStore
+from stores.backends import StorageBackends
+from stores.errors import Conflict, MediaNotFound, MediaUnavailable, NotFound
+from stores.media import MediaInfo
 from stores.metadata import (
     ContextRequest,
     FlowRecord,
@@ -61,6 +63,7 @@ from topics.partitioning import owning_partition
 from topics.producer import Delivery, Publisher
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TIMERANGE_FIELDS = frozenset({"timerange", "object_timerange", "ts_offset", "last_duration"})
 
@@ -106,6 +109,14 @@ class FlowWork:
         return [(r.object_id, media) for r, _ in self.plan.accepted
                 if (media := self.fresh[r.ref].media) is not None]
 
+    def with_object_facts(self, facts: dict[str, MediaInfo]) -> FlowWork:
+        """The work with the size and checksum of newly registered objects whose bytes were just stored."""
+        if self.plan is None or not any(o.object_id in facts for o in self.plan.objects):
+            return self
+        objects = [replace(o, size=facts[o.object_id].size, checksum=facts[o.object_id].checksum)
+                   if o.object_id in facts else o for o in self.plan.objects]
+        return replace(self, plan=replace(self.plan, objects=objects))
+
     def commit(self) -> SegmentCommit:
         assert self.plan is not None
         return SegmentCommit(
@@ -116,12 +127,15 @@ class FlowWork:
 class IngestProcessor:
     """Applies batches of messages; owns no Kafka consumer, so tests and the Faust agent share it."""
 
-    def __init__(self, store: MetadataStore, media: MediaStore, publisher: Publisher, *, storage_id: str,
-                 partitions: dict[str, int], max_media_bytes: int, delete_chunk: int = 10_000) -> None:
+    def __init__(self, store: MetadataStore, backends: StorageBackends, publisher: Publisher, *,
+                 partitions: dict[str, int], max_media_bytes: int, delete_chunk: int = 10_000,
+                 media_retry_max_s: float = 30.0) -> None:
         self.store = store
-        self.media = media
+        self.backends = backends
+        self.media = backends.default.media  # where inline media goes
         self.publisher = publisher
-        self.storage_id = storage_id
+        self.storage_id = backends.default.id
+        self.media_retry_max_s = media_retry_max_s
         self.partitions = partitions
         self.max_media_bytes = max_media_bytes
         self.delete_chunk = delete_chunk
@@ -138,6 +152,7 @@ class IngestProcessor:
             CommandKind.CREATE_PROFILE: self._create_profile,
             CommandKind.ADD_INSTANCE: self._add_instance,
             CommandKind.REMOVE_INSTANCE: self._remove_instance,
+            CommandKind.COLLECT_ALLOCATIONS: self._collect_allocations,
         }
 
     async def process(self, messages: Sequence[Message]) -> None:
@@ -244,8 +259,10 @@ class IngestProcessor:
         """Store all inline media, then commit every flow's changes in one transaction, then announce."""
         phase = phase or _Phases(time.perf_counter())
         media = [item for w in works for item in w.inline_media()]
+        stored: dict[str, MediaInfo] = {}
         if media:
-            await self.media.put_many(media)
+            stored = {i.key: i for i in await self._retrying("put", lambda: self.media.put_many(media))}
+        works = [w.with_object_facts(stored) for w in works]
         phase.done("media")
         await self.store.commit_segments([w.commit() for w in works if w.plan is not None])
         phase.done("commit")
@@ -381,13 +398,48 @@ class IngestProcessor:
 
     async def _add_instance(self, command: Command) -> dict[str, Any]:
         body = command.body
+        if "storage_id" in body:
+            return await self._copy_instance(body["object_id"], body["storage_id"])
         try:
             await self.store.add_uncontrolled_instances(body["object_id"], [(body["label"], body["url"])])
         except Conflict as exc:
             raise Rejected(RejectReason.CONFLICT, str(exc)) from None
         return {}
 
+    async def _copy_instance(self, object_id: str, storage_id: str) -> dict[str, Any]:
+        """A controlled copy on another backend, recorded (and so listed) only once its bytes are complete."""
+        record = (await self.store.get_objects([object_id])).get(object_id)
+        if record is None or not record.registered:
+            raise Rejected(RejectReason.MISSING_OBJECT, f"object {object_id} is not registered")
+        try:
+            target = self.backends.get(storage_id)
+        except NotFound as exc:
+            raise Rejected(RejectReason.INVALID_COMMAND, str(exc)) from None
+        if storage_id in record.storage_ids:
+            return {}
+        sources = [self.backends.get(s) for s in record.storage_ids if s in {b.id for b in self.backends}]
+        if not sources:
+            raise Rejected(RejectReason.MISSING_OBJECT, f"object {object_id} has no copy on a configured backend")
+        try:
+            await self._retrying("copy", lambda: target.media.copy_from(sources[0].media, object_id))
+        except MediaNotFound:
+            raise Rejected(RejectReason.MISSING_OBJECT, f"object {object_id} has no bytes to copy") from None
+        await self.store.add_controlled_copy(object_id, storage_id)
+        return {}
+
     async def _remove_instance(self, command: Command) -> dict[str, Any]:
+        if "storage_id" in command.body:
+            object_id, storage_id = command.body["object_id"], command.body["storage_id"]
+            try:
+                await self.store.remove_controlled_copy(object_id, storage_id)
+            except NotFound as exc:
+                raise Rejected(RejectReason.FIELD_NOT_SET, str(exc)) from None
+            except Conflict as exc:
+                raise Rejected(RejectReason.CONFLICT, str(exc)) from None
+            media = self.backends.media(storage_id)
+            await self._retrying("delete", functools.partial(media.delete, object_id))
+            metrics.MEDIA_DELETED.labels("instance_removed").inc()
+            return {}
         try:
             await self.store.remove_uncontrolled_instance(command.body["object_id"], command.body["label"])
         except NotFound as exc:
@@ -443,13 +495,46 @@ class IngestProcessor:
             self._deliveries.append(await self.publisher.event(
                 "sources/deleted", deletion.source_deleted, {"source_id": deletion.source_deleted}))
 
-    async def _forget_objects(self, records: list[ObjectRecord]) -> None:
-        """Delete the bytes of objects nothing refers to any more (their records are already gone).
-
-        A crash between the metadata commit and here leaves bytes without a record: harmless to
-        readers, and the reason a media sweep belongs to the object lifecycle (a later issue)."""
+    async def _forget_objects(self, records: list[ObjectRecord], cause: str = "unreferenced") -> None:
+        """Delete the controlled bytes of objects whose records are already gone (uncontrolled ones are never
+        touched). The record goes first, so no listing ever offers a URL to deleted bytes; a crash in between
+        leaves bytes without a record, which nothing serves."""
+        deletions = []
         for record in records:
-            await self.media.delete(record.object_id)
+            for storage_id in record.storage_ids:
+                try:
+                    media = self.backends.media(storage_id)
+                except NotFound:
+                    log.warning("object %s has bytes on storage %s, which is not configured: kept",
+                                record.object_id, storage_id)
+                    continue
+                deletions.append(self._retrying("delete", functools.partial(media.delete, record.object_id)))
+        await asyncio.gather(*deletions)
+        metrics.MEDIA_DELETED.labels(cause).inc(len(deletions))
+
+    async def _retrying(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a media-store call until it succeeds, backing off while the store is unreachable.
+
+        The batch waits meanwhile, so nothing is acked and the agent stops taking events; it goes on
+        where it stopped once the store answers again."""
+        delay = 0.2
+        while True:
+            try:
+                return await call()
+            except MediaUnavailable as exc:
+                metrics.MEDIA_RETRIES.labels(operation).inc()
+                log.warning("media store unavailable (%s); retrying %s in %.1f s", exc, operation, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.media_retry_max_s)
+
+    async def _collect_allocations(self, command: Command) -> dict[str, Any]:
+        """Drop allocations that were never registered, with any bytes uploaded to them. Sent by the
+        collector for the allocating flow, so it runs in order with that flow's registrations."""
+        dropped = await self.store.drop_allocations(command.body["object_ids"])
+        await self._forget_objects(dropped, cause="allocation_expired")
+        if dropped:
+            log.info("collected %d expired allocations of flow %s", len(dropped), command.target_id)
+        return {"collected": [o.object_id for o in dropped]}
 
     async def _writable_flow(self, command: Command, *, need_container: bool = True) -> FlowRecord:
         try:

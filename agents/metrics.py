@@ -11,3 +11,7 @@ BATCH_SECONDS = Histogram("tams_agent_batch_seconds", "Time to apply one batch d
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 PHASE_SECONDS = Histogram("tams_agent_phase_seconds", "Time per batch in each phase of applying it", ["phase"],
                           buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1))
+MEDIA_RETRIES = Counter("tams_agent_media_retries_total",
+                        "Media-store calls retried because the store was unreachable, by operation", ["operation"])
+MEDIA_DELETED = Counter("tams_agent_media_objects_deleted_total",
+                        "Controlled object copies whose bytes were deleted, by cause", ["cause"])

@@ -11,40 +11,40 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api import flows, objects, profiles, segments, service, sources
 from api.commands import CommandClient
-from api.context import Context, StorageBackendConfig, ctx
+from api.context import Context, ctx
 from api.errors import error_response, install_error_handlers
 from api.media import media_router
 from api.metrics import MetricsMiddleware
-from stores.factory import open_media_store, open_metadata_store, storage_backend_id
+from stores.backends import LocalUrls, StorageBackends, configured_backends
+from stores.factory import open_metadata_store
 from stores.metadata import FlowQuery
-from stores.signing import UrlSigner
 from tams.settings import Settings
 from topics.admin import ensure_topics
 from topics.producer import Publisher
 
 
-def create_app(settings: Settings) -> FastAPI:
-    signer = UrlSigner(settings.signing_key)
-    media = open_media_store(settings)
+def create_app(settings: Settings, backends: StorageBackends | None = None) -> FastAPI:
+    """The service; `backends` default to the configured ones (local ones add media routes, so they come first)."""
+    backends = backends if backends is not None else configured_backends(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await ensure_topics(settings.kafka_bootstrap, settings.kafka_partitions)
+        await backends.open()
         store = await open_metadata_store(settings, readers=8)
         publisher = Publisher(settings.kafka_bootstrap, linger_ms=0)
         await publisher.start()
         commands = CommandClient(settings.kafka_bootstrap, publisher, timeout_s=settings.command_timeout_s,
                                  fetch_wait_ms=settings.kafka_fetch_wait_ms)
         await commands.start()
-        app.state.ctx = Context(settings=settings, store=store, media=media, signer=signer, commands=commands,
-                                backend=StorageBackendConfig(id=storage_backend_id(settings), label="local"))
+        app.state.ctx = Context(settings=settings, store=store, commands=commands, backends=backends)
         try:
             yield
         finally:
             await commands.stop()
             await publisher.stop()
             await store.close()
-            await media.close()
+            await backends.close()
 
     app = FastAPI(title="TAMS pipeline", version="0.1.0", lifespan=lifespan, default_response_class=ORJSONResponse,
                   docs_url="/docs", openapi_url="/openapi.json")
@@ -56,7 +56,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(sources.router)
     app.include_router(objects.router)
     app.include_router(profiles.router)
-    app.include_router(media_router(media, signer, max_upload_bytes=settings.media_upload_max_bytes))
+    for backend in backends:
+        if isinstance(backend.urls, LocalUrls) and backend.local_route is not None:
+            app.include_router(media_router(backend.media, backend.urls.signer,
+                                            max_upload_bytes=settings.media_upload_max_bytes),
+                               prefix=backend.local_route)
 
     @app.get("/health", include_in_schema=False)
     async def health(request: Request) -> Response:

@@ -10,8 +10,10 @@ from api.context import ctx
 from api.errors import bad_request, not_found
 from api.filters import tag_filter
 from api.paging import paging_headers, parse_limit
-from api.segments import UrlRenderer, check_uncontrolled_labels
+from api.segments import check_uncontrolled_labels
+from api.urls import Instances, UrlRenderer
 from schemas.commands import CommandKind
+from stores.errors import NotFound
 from stores.metadata import ObjectRecord
 
 router = APIRouter()
@@ -26,16 +28,26 @@ async def registered_object(request: Request, object_id: str) -> ObjectRecord:
 
 @router.post("/objects/{object_id:path}/instances")
 async def add_instance(request: Request, object_id: str) -> Response:
-    """An uncontrolled instance (`url` and `label`); a controlled copy needs a second backend (none here)."""
+    """A controlled copy on another backend (`storage_id`: the agent copies the bytes, then lists the copy),
+    or an uncontrolled instance (`url` and `label`)."""
     c = ctx(request)
     record = await registered_object(request, object_id)
     raw = await json_body(request)
     if not isinstance(raw, dict):
         raise bad_request("an instance must be a JSON object")
     if "storage_id" in raw:
-        if raw["storage_id"] == c.backend.id:
-            raise bad_request(f"object {object_id!r} already has its controlled instance on {raw['storage_id']}")
-        raise bad_request(f"storage_id {raw['storage_id']!r} is not a storage backend of this service")
+        storage_id = raw["storage_id"]
+        if set(raw) != {"storage_id"} or not isinstance(storage_id, str):
+            raise bad_request("a controlled instance is requested with only a storage_id (a string)")
+        try:
+            c.backends.get(storage_id)
+        except NotFound as exc:
+            raise bad_request(str(exc)) from None
+        if storage_id in record.storage_ids:
+            raise bad_request(f"object {object_id!r} already has a controlled instance on {storage_id}")
+        await c.commands.execute(CommandKind.ADD_INSTANCE, owner(record),
+                                 {"object_id": object_id, "storage_id": storage_id})
+        return Response(status_code=201)
     url, label = raw.get("url"), raw.get("label")
     if not isinstance(url, str) or not isinstance(label, str) or not url or not label:
         raise bad_request("an uncontrolled instance needs a non-empty url and label")
@@ -53,10 +65,15 @@ async def remove_instance(request: Request, object_id: str) -> Response:
     if ("storage_id" in params) == ("label" in params):
         raise bad_request("give exactly one of storage_id or label")
     if "storage_id" in params:
-        if params["storage_id"] == record.storage_id:
-            raise bad_request("the controlled instance is the object's only controlled copy and is kept; "
+        storage_id = params["storage_id"]
+        if storage_id not in record.storage_ids:
+            raise not_found(f"object {object_id!r} has no instance on storage {storage_id!r}")
+        if record.storage_ids == (storage_id,):
+            raise bad_request(f"storage {storage_id} holds the object's only controlled instance, which is kept; "
                               "delete the segments that use the object to delete it")
-        raise not_found(f"object {object_id!r} has no instance on storage {params['storage_id']!r}")
+        await c.commands.execute(CommandKind.REMOVE_INSTANCE, owner(record),
+                                 {"object_id": object_id, "storage_id": storage_id})
+        return Response(status_code=204)
     await c.commands.execute(CommandKind.REMOVE_INSTANCE, owner(record),
                              {"object_id": object_id, "label": params["label"]})
     return Response(status_code=204)
@@ -85,11 +102,11 @@ async def get_object(request: Request, object_id: str) -> Response:
         body["key_frame_count"] = record.key_frame_count
     urls = UrlRenderer(c, params)
     rendered = orjson.dumps(body)
-    uncontrolled = await c.store.uncontrolled_instances([object_id, *filter(None, [record.init_object_id])])
-    extra = urls.render(object_id, uncontrolled.get(object_id, ()))
+    instances = await Instances.lookup(c, urls, [object_id, *filter(None, [record.init_object_id])])
+    extra = instances.render(urls, object_id)
     if record.init_object_id:
         extra += b',"init_object":{"id":' + orjson.dumps(record.init_object_id)
-        extra += urls.render(record.init_object_id, uncontrolled.get(record.init_object_id, ())) + b"}"
+        extra += instances.render(urls, record.init_object_id) + b"}"
     headers = paging_headers(request.url, limit=limit, count=len(page), next_key=page[-1] if more else None,
                              reverse=False)
     headers = {k: v for k, v in headers.items() if k in ("Link", "X-Paging-Limit", "X-Paging-NextKey")}

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
-from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
@@ -19,12 +17,14 @@ from pydantic import TypeAdapter
 from api.bodies import json_body, validate
 from api.context import Context, ctx
 from api.errors import bad_request, forbidden
-from api.filters import tag_filter, tags_match, timerange_param
+from api.filters import timerange_param
 from api.flows import check_uuid, deletion_response, load_flow
 from api.paging import paging_headers, parse_bool, parse_limit
+from api.urls import Instances, UrlRenderer
 from schemas.commands import CommandKind
 from schemas.resources import FlowSegmentPost, FlowStoragePost
 from schemas.timing import TimeRange
+from stores.errors import NotFound
 from stores.metadata import SegmentQuery, StoredSegment
 
 router = APIRouter()
@@ -35,56 +35,14 @@ MAX_ALLOCATION = 1000
 DEFAULT_ALLOCATION = 10
 
 
-class UrlRenderer:
-    """Renders `get_urls` for one request: the filters and the expiry are decided once per page.
-
-    The controlled URL (this service's backend) is signed per object; uncontrolled URLs (registered
-    by clients) are listed as given, with `controlled: false`, never presigned, no `storage_id`.
-    """
-
-    def __init__(self, c: Context, params: Any) -> None:
-        self._c = c
-        self._expires = int(time.time()) + c.settings.presigned_url_timeout_s
-        self._base = c.settings.api_base_url
-        accept = params.get("accept_get_urls")
-        self._labels = None if accept is None else {label for label in accept.split(",") if label}
-        presigned = params.get("presigned")
-        storage_ids = params.get("accept_storage_ids")
-        backend_tags = tag_filter(params, "storage_backend_tag")
-        self._controlled = (
-            (self._labels is None or c.backend.label in self._labels)
-            and presigned != "false"
-            and (not storage_ids or c.backend.id in storage_ids.split(","))
-            and tags_match(c.backend.tags, backend_tags)
-        )
-        # Uncontrolled URLs have no backend, so any backend-tag filter leaves them out.
-        self.uncontrolled = (presigned != "true" and not storage_ids and self._labels != set()
-                             and not backend_tags.values and not backend_tags.exists)
-        verbose = parse_bool("verbose_storage", params.get("verbose_storage"))
-        backend = c.backend
-        extra = {"storage_id": backend.id, "controlled": True, "store_type": backend.store_type,
-                 "provider": backend.provider, "store_product": backend.store_product} if verbose else {}
-        self._tail = orjson.dumps({"presigned": True, "label": backend.label, **extra})[1:]
-
-    def render(self, object_id: str, uncontrolled: Iterable[tuple[str, str]] = ()) -> bytes:
-        entries = []
-        if self._controlled:
-            url = self._c.signer.sign_url(self._base, "GET", object_id, self._expires)
-            entries.append(b'{"url":' + orjson.dumps(url) + b"," + self._tail)
-        if self.uncontrolled:
-            entries += [orjson.dumps({"url": url, "presigned": False, "label": label, "controlled": False})
-                        for label, url in uncontrolled if self._labels is None or label in self._labels]
-        return b',"get_urls":[' + b",".join(entries) + b"]" if entries else b""
-
-
 def render_segment(segment: StoredSegment, urls: UrlRenderer, include_object_timerange: bool,
-                   uncontrolled: dict[str, list[tuple[str, str]]]) -> bytes:
-    extra = urls.render(segment.object_id, uncontrolled.get(segment.object_id, ()))
+                   instances: Instances) -> bytes:
+    extra = instances.render(urls, segment.object_id)
     if include_object_timerange and segment.object_timerange:
         extra += b',"object_timerange":"' + segment.object_timerange.encode() + b'"'
     if segment.init_object_id:
         extra += b',"init_object":{"object_id":' + orjson.dumps(segment.init_object_id)
-        extra += urls.render(segment.init_object_id, uncontrolled.get(segment.init_object_id, ())) + b"}"
+        extra += instances.render(urls, segment.init_object_id) + b"}"
     return segment.doc[:-1] + extra + b"}" if extra else segment.doc
 
 
@@ -116,11 +74,9 @@ async def get_segments(request: Request, flow_id: str) -> Response:
             flow_id=flow_id, start_ns=start, end_ns=end, object_id=params.get("object_id"), reverse=reverse,
             limit=limit, after_start_ns=after))
         segments, more = page.segments, page.more
-    uncontrolled: dict[str, list[tuple[str, str]]] = {}
-    if urls.uncontrolled and segments:
-        ids = {s.object_id for s in segments} | {s.init_object_id for s in segments if s.init_object_id}
-        uncontrolled = await c.store.uncontrolled_instances(ids)
-    body = b"[" + b",".join(render_segment(s, urls, include_object_timerange, uncontrolled) for s in segments) + b"]"
+    ids = {s.object_id for s in segments} | {s.init_object_id for s in segments if s.init_object_id}
+    instances = await Instances.lookup(c, urls, ids)
+    body = b"[" + b",".join(render_segment(s, urls, include_object_timerange, instances) for s in segments) + b"]"
     headers = paging_headers(request.url, limit=limit, count=len(segments),
                              next_key=str(segments[-1].start_ns) if more else None, reverse=reverse)
     if segments:
@@ -174,8 +130,9 @@ async def post_segments(request: Request, flow_id: str) -> Response:
 
 def check_uncontrolled_labels(c: Context, labels: list[str]) -> None:
     """Client-registered URLs must not use a storage backend's label, nor repeat a label (400)."""
-    if c.backend.label in labels:
-        raise bad_request(f"the label {c.backend.label!r} belongs to a storage backend of this service")
+    taken = sorted(c.backends.labels.intersection(labels))
+    if taken:
+        raise bad_request(f"the label {taken[0]!r} belongs to a storage backend of this service")
     if len(set(labels)) != len(labels):
         raise bad_request(f"get_urls labels must be distinct, got {labels}")
 
@@ -192,10 +149,12 @@ async def post_storage(request: Request, flow_id: str) -> Response:
         raise bad_request(f"flow {flow_id} has no container, so it cannot have media objects")
     if post.limit is not None and post.object_ids is not None:
         raise bad_request("give either limit or object_ids, not both")
-    if post.storage_id is not None and str(post.storage_id) != c.backend.id:
-        raise bad_request(f"storage_id {post.storage_id} is not a storage backend of this service")
+    try:
+        backend = c.backends.default if post.storage_id is None else c.backends.get(str(post.storage_id))
+    except NotFound as exc:
+        raise bad_request(str(exc)) from None
     if post.presigned is False:
-        raise bad_request("this storage backend only offers presigned URLs")
+        raise bad_request("upload URLs are always presigned here")
     if post.object_ids is not None:
         ids = post.object_ids
         if not ids or len(ids) > MAX_ALLOCATION or len(set(ids)) != len(ids) or not all(ids):
@@ -207,12 +166,12 @@ async def post_storage(request: Request, flow_id: str) -> Response:
         ids = [str(uuid.uuid4()) for _ in range(count)]
     content_type = post.content_type or flow.container
     await c.commands.execute(CommandKind.ALLOCATE_STORAGE, flow_id, {
-        "object_ids": ids, "storage_id": c.backend.id, "content_type": post.content_type})
-    expires = int(time.time()) + c.settings.presigned_url_timeout_s
-    base = c.settings.api_base_url
+        "object_ids": ids, "storage_id": backend.id, "content_type": post.content_type})
+    now, lifetime = int(time.time()), c.settings.presigned_url_timeout_s
     media_objects = [{
         "object_id": object_id,
-        "put_url": {"url": c.signer.sign_url(base, "PUT", object_id, expires), "content-type": content_type},
+        "put_url": {"url": backend.urls.sign("PUT", object_id, now, lifetime, content_type),
+                    "content-type": content_type},
         "presigned": True,
     } for object_id in ids]
     return Response(orjson.dumps({"media_objects": media_objects}), status_code=201, media_type="application/json")

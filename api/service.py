@@ -71,9 +71,6 @@ async def flow_delete_request(request: Request, request_id: str) -> ORJSONRespon
 
 @router.api_route("/service/storage-backends", methods=["GET", "HEAD"])
 async def storage_backends(request: Request) -> ORJSONResponse:
-    backend = ctx(request).backend
-    body = [{"id": backend.id, "label": backend.label, "store_type": backend.store_type,
-             "provider": backend.provider, "store_product": backend.store_product, "default_storage": True,
-             "tags": backend.tags}]
-    return ORJSONResponse(body, headers={"X-Paging-Limit": "100", "X-Paging-Count": "1",
+    body = [backend.describe() for backend in ctx(request).backends]
+    return ORJSONResponse(body, headers={"X-Paging-Limit": str(max(100, len(body))), "X-Paging-Count": str(len(body)),
                                          "X-Paging-Reverse-Order": "false"})

@@ -23,6 +23,7 @@ class CommandKind(StrEnum):
     CREATE_PROFILE = "create_profile"
     ADD_INSTANCE = "add_instance"
     REMOVE_INSTANCE = "remove_instance"
+    COLLECT_ALLOCATIONS = "collect_allocations"
 
 
 SERVICE_TARGET = UUID("6d2b7c1e-0f4a-5b3e-9c8d-7a6f5e4d3c2b")

@@ -15,3 +15,7 @@ class Conflict(StoreError):
 
 class MediaNotFound(NotFound):
     """No bytes are stored under the object key."""
+
+
+class MediaUnavailable(StoreError):
+    """The media store cannot be reached or is failing (timeouts, 5xx); the same call may succeed later."""

@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from stores.errors import MediaNotFound
-from stores.media import MediaInfo
+from stores.media import MediaInfo, MediaStore, copy_through
 
 __all__ = ["LocalMediaStore"]
 
@@ -338,6 +338,9 @@ class LocalMediaStore:
     async def delete(self, key: str) -> None:
         directory, path = self._locate(key)
         await self._run(self._do_delete, directory, path)
+
+    async def copy_from(self, source: MediaStore, key: str) -> MediaInfo:
+        return await copy_through(self, source, key)
 
     async def close(self) -> None:
         if self._closed:

@@ -13,12 +13,14 @@ class MediaInfo:
 
     key: str
     size: int
+    checksum: str | None = None  # "<algorithm>:<value>" when the store knows one (e.g. "md5:<hex>")
 
 
 class MediaStore(Protocol):
     """Async access to object bytes. Keys are opaque strings chosen by the metadata layer.
 
-    Every call is one unit of work; a missing key raises `stores.errors.MediaNotFound`.
+    Every call is one unit of work; a missing key raises `stores.errors.MediaNotFound`, and a store
+    that cannot be reached right now raises `stores.errors.MediaUnavailable` (callers retry).
     """
 
     async def put(self, key: str, data: bytes) -> MediaInfo:
@@ -44,5 +46,16 @@ class MediaStore(Protocol):
         """Remove the object; deleting a missing key is not an error."""
         ...
 
+    async def copy_from(self, source: MediaStore, key: str) -> MediaInfo:
+        """Copy the object `key` from `source` into this store (server-side where both ends allow it)."""
+        ...
+
     async def close(self) -> None:
         ...
+
+
+async def copy_through(dest: MediaStore, source: MediaStore, key: str) -> MediaInfo:
+    """Copy by reading the object from `source` and writing it to `dest` (held in memory once)."""
+    size = (await source.info(key)).size
+    parts = [chunk async for chunk in source.read_range(key, 0, size)]
+    return await dest.put(key, b"".join(parts))

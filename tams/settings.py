@@ -6,9 +6,24 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BackendSpec(BaseModel):
+    """One further storage backend in `TAMS_EXTRA_STORAGE_BACKENDS`; unset S3 fields default to the TAMS_S3_* ones."""
+
+    media_url: str = Field(description="file:///path or s3://bucket/prefix")
+    label: str = ""
+    tags: dict[str, str | list[str]] = Field(default_factory=dict)
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_addressing_style: Literal["auto", "path", "virtual"] | None = None
+    s3_plain_urls: bool | None = None
+    provider: str | None = None
+    store_product: str | None = None
 
 
 class Settings(BaseSettings):
@@ -27,13 +42,33 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Longest a consumer fetch waits for data (latency when the topic is idle)."
     )
     metadata_url: str = Field(default="", description="sqlite:///path.db (default: <data_dir>/tams.db).")
-    media_url: str = Field(default="", description="file:///path (default: <data_dir>/media).")
+    vast_access_key: str = Field(default="", description="VAST DB access key (when not in TAMS_METADATA_URL).")
+    vast_secret_key: str = Field(default="", description="VAST DB secret key (when not in TAMS_METADATA_URL).")
+    vast_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one VAST DB request.")
+    media_url: str = Field(default="", description="file:///path or s3://bucket/prefix (default: <data_dir>/media).")
+    media_label: str = Field(default="", description="Label of the default storage backend (default: its kind).")
+    media_tags: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="Tags of the default storage backend, as JSON (read-only through the API).")
+    s3_endpoint: str = Field(default="", description="S3 endpoint URL (empty: AWS).")
+    s3_region: str = Field(default="us-east-1", description="S3 region (used in signatures).")
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        default="auto", description="Bucket in the host name (virtual) or in the path (path).")
+    s3_plain_urls: bool = Field(
+        default=False, description="Also offer non-presigned S3 URLs (for buckets readable without a signature).")
+    s3_timeout_s: float = Field(default=10.0, gt=0, description="Connect and read timeout of one S3 request.")
+    extra_storage_backends: list[BackendSpec] = Field(
+        default_factory=list, description="Further storage backends, as a JSON list (see the README).")
+    media_retry_max_s: float = Field(
+        default=30.0, gt=0, description="Longest wait between retries while the media store is unreachable.")
+    gc_interval_s: float = Field(
+        default=60.0, gt=0, description="How often a worker looks for expired allocations to collect.")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str = Field(default="", description="Base URL clients use to reach the API (default: from host/port).")
     url_signing_key: str = Field(default="", description="HMAC key for media URLs (default: kept in <data_dir>).")
-    presigned_url_timeout_s: int = Field(default=3600, ge=30, description="Lifetime of signed media URLs.")
-    min_object_timeout_s: int = Field(default=3600, ge=300, description="How long an unregistered allocation lives.")
+    presigned_url_timeout_s: int = Field(
+        default=3600, ge=1, le=604800, description="Lifetime of signed media URLs (SigV4 allows 7 days at most).")
+    min_object_timeout_s: int = Field(default=3600, ge=1, description="How long an unregistered allocation lives.")
     media_upload_max_bytes: int = Field(
         default=256 * 1024 * 1024, ge=1, description="Largest object accepted by a PUT to a media URL (held in memory)."
     )
@@ -54,8 +89,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _presigned_urls_outlive_no_allocation(self) -> Settings:
+        """TAMS 8.2 service.json: an allocation must outlive the URL that uploads to it."""
         if self.presigned_url_timeout_s > self.min_object_timeout_s:
-            raise ValueError("TAMS_PRESIGNED_URL_TIMEOUT_S must not exceed TAMS_MIN_OBJECT_TIMEOUT_S (TAMS 8.2 service.json)")
+            raise ValueError("TAMS_PRESIGNED_URL_TIMEOUT_S must not exceed TAMS_MIN_OBJECT_TIMEOUT_S")
         return self
 
     @cached_property
