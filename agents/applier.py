@@ -13,8 +13,11 @@ takes the partitions: one writer per flow still holds. `max_pending` bounds that
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 Apply = Callable[[Sequence[Any]], Awaitable[None]]
 Ack = Callable[[Any], Awaitable[Any]]
@@ -36,6 +39,7 @@ class BatchApplier:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="batch-applier")
+        self._task.add_done_callback(_report_failure)
 
     async def add(self, event: Any) -> None:
         """Queue one event; waits while `max_pending` events are queued. Re-raises the applier's failure."""
@@ -67,3 +71,9 @@ class BatchApplier:
                 await self._apply(batch)
                 for event in batch:
                     await self._ack(event)
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    """Log the applier's failure at once; the agent raises it when it next hands over an event."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the batch applier stopped; nothing more is acked", exc_info=task.exception())

@@ -313,6 +313,12 @@ class IngestProcessor:
         except Rejected as rejection:
             reply = CommandReply(command_id=command.command_id, ok=False, reason=rejection.reason,
                                  detail=rejection.detail)
+        except Exception as exc:  # a bug or an outage: the command goes to the DLQ, the agent goes on
+            log.exception("command %s (%s) failed", command.command_id, command.kind)
+            detail = f"the command failed unexpectedly: {type(exc).__name__}: {exc}"
+            reply = CommandReply(command_id=command.command_id, ok=False, reason=RejectReason.INTERNAL_ERROR,
+                                 detail=detail)
+            await self._dead_letter(item.message, RejectReason.INTERNAL_ERROR, detail, flow_id=str(command.target_id))
         metrics.EVENTS.labels(COMMANDS.name, "applied" if reply.ok else "rejected").inc()
         if command.reply_to is not None:  # continuations the agent sends itself want no reply
             self._deliveries.append(await self.publisher.reply(reply, command.reply_to))

@@ -38,6 +38,7 @@ REASON_STATUS = {
     RejectReason.UNKNOWN_SOURCE: 404,
     RejectReason.FLOW_READ_ONLY: 403,
     RejectReason.FIELD_NOT_SET: 404,
+    RejectReason.INTERNAL_ERROR: 500,
 }
 
 

@@ -26,6 +26,7 @@ class RejectReason(StrEnum):
     INVALID_COMMAND = "invalid_command"
     CONFLICT = "conflict"
     FIELD_NOT_SET = "field_not_set"
+    INTERNAL_ERROR = "internal_error"  # the agent failed applying it (a bug or an outage); see the worker log
 
 
 class DeadLetter(BaseModel):

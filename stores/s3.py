@@ -29,6 +29,9 @@ from stores.media import MediaInfo, MediaStore, copy_through
 CHUNK_SIZE = 256 * 1024
 # Bodies above this are hashed in a thread (hashlib releases the GIL), smaller ones inline.
 _HASH_INLINE_MAX = 64 * 1024
+_ATTEMPTS = 3
+# Time allowed per byte sent, on top of the fixed deadline: 1 MiB/s at the least.
+_SECONDS_PER_BYTE = 1 / (1024 * 1024)
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _TRANSIENT = {"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError", "Throttling", "503", "500"}
 
@@ -42,7 +45,7 @@ def client_config(*, addressing_style: str, timeout_s: float, max_pool: int = 64
         response_checksum_validation="when_required",
         connect_timeout=timeout_s,
         read_timeout=timeout_s,
-        retries={"mode": "standard", "max_attempts": 3},
+        retries={"mode": "standard", "max_attempts": _ATTEMPTS},
         max_pool_connections=max_pool,
     )
 
@@ -67,6 +70,9 @@ class S3MediaStore:
         self.endpoint_url = endpoint_url or None
         self.region = region
         self._config = client_config(addressing_style=addressing_style, timeout_s=timeout_s, max_pool=concurrency * 2)
+        # botocore's socket timeouts do not cover every wait (a server that accepts a connection and then
+        # stops answering can hold a request for minutes), so each call also has an overall deadline.
+        self._deadline_s = timeout_s * (_ATTEMPTS + 1)
         self._limit = asyncio.Semaphore(concurrency)
         self._stack = AsyncExitStack()
         self._client: Any = None
@@ -84,9 +90,12 @@ class S3MediaStore:
     async def _call(self, operation: str, key: str, **params: Any) -> Any:
         if self._client is None:
             raise RuntimeError("S3MediaStore.open() was not awaited")
+        deadline = self._deadline_s + len(params.get("Body", b"")) * _SECONDS_PER_BYTE
         try:
-            async with self._limit:
+            async with self._limit, asyncio.timeout(deadline):
                 return await getattr(self._client, operation)(Bucket=self.bucket, Key=self.object_key(key), **params)
+        except TimeoutError:
+            raise MediaUnavailable(f"S3 {operation} of {key!r} got no answer within {deadline:.0f} s") from None
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = str(error.get("Code", ""))
@@ -128,9 +137,12 @@ class S3MediaStore:
         if start == end:
             return
         response = await self._call("get_object", key, Range=f"bytes={start}-{end - 1}")
-        async with response["Body"] as body:
+        body = response["Body"]
+        try:
             async for chunk in body.iter_chunks(CHUNK_SIZE):
                 yield chunk
+        finally:
+            body.close()
 
     async def delete(self, key: str) -> None:
         await self._call("delete_object", key)

@@ -80,11 +80,12 @@ class Stack:
         return (self.data_dir / f"{name}.log").read_text(errors="replace")
 
 
-def launch_stack(data_dir: Path, *, partitions: int = 4) -> Stack:
+def launch_stack(data_dir: Path, *, partitions: int = 4, env: dict[str, str] | None = None) -> Stack:
+    """Broker, worker and API; `env` adds or overrides settings (e.g. an S3 media URL)."""
     bootstrap = f"127.0.0.1:{free_port()}"
     broker = start_broker(bootstrap, data_dir / "broker.log")
     api_port = free_port()
-    env = {
+    settings = {
         **os.environ,
         "TAMS_DATA_DIR": str(data_dir),
         "TAMS_KAFKA_BOOTSTRAP": bootstrap,
@@ -94,8 +95,9 @@ def launch_stack(data_dir: Path, *, partitions: int = 4) -> Stack:
         "TAMS_KAFKA_SESSION_TIMEOUT_S": "6",
         "TAMS_COMMAND_TIMEOUT_S": "90",
         "TAMS_DELETE_CHUNK_SEGMENTS": "10",  # so tests see deletes that answer 202 and continue
+        **(env or {}),
     }
-    stack = Stack(data_dir, bootstrap, api_port, env)
+    stack = Stack(data_dir, bootstrap, api_port, settings)
     stack.processes["broker"] = broker
     try:
         stack.start_worker()
