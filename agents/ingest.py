@@ -55,6 +55,7 @@ from stores.metadata import (
     MetadataStore,
     ObjectAllocation,
     ObjectRecord,
+    ObjectRegistration,
     SegmentCommit,
     SegmentContext,
 )
@@ -110,12 +111,9 @@ class FlowWork:
                 if (media := self.fresh[r.ref].media) is not None]
 
     def with_object_facts(self, facts: dict[str, MediaInfo]) -> FlowWork:
-        """The work with the size and checksum of newly registered objects whose bytes were just stored."""
         if self.plan is None or not any(o.object_id in facts for o in self.plan.objects):
             return self
-        objects = [replace(o, size=facts[o.object_id].size, checksum=facts[o.object_id].checksum)
-                   if o.object_id in facts else o for o in self.plan.objects]
-        return replace(self, plan=replace(self.plan, objects=objects))
+        return replace(self, plan=replace(self.plan, objects=with_facts(self.plan.objects, facts)))
 
     def commit(self) -> SegmentCommit:
         assert self.plan is not None
@@ -262,6 +260,8 @@ class IngestProcessor:
         stored: dict[str, MediaInfo] = {}
         if media:
             stored = {i.key: i for i in await self._retrying("put", lambda: self.media.put_many(media))}
+        stored |= await self._uploaded_facts([o for w in works if w.plan for o in w.plan.objects
+                                              if o.object_id not in stored])
         works = [w.with_object_facts(stored) for w in works]
         phase.done("media")
         await self.store.commit_segments([w.commit() for w in works if w.plan is not None])
@@ -281,6 +281,20 @@ class IngestProcessor:
             metrics.EVENTS.labels(INGEST_SEGMENTS.name, "applied").inc(len(w.plan.accepted))
             if w.repeats:
                 metrics.EVENTS.labels(INGEST_SEGMENTS.name, "duplicate").inc(len(w.repeats))
+
+    async def _uploaded_facts(self, registrations: list[ObjectRegistration]) -> dict[str, MediaInfo]:
+        """Size and checksum of objects uploaded by clients, registered for the first time now."""
+        by_backend: dict[str, list[str]] = {}
+        for registration in registrations:
+            by_backend.setdefault(registration.storage_id, []).append(registration.object_id)
+        facts: dict[str, MediaInfo] = {}
+        for storage_id, keys in by_backend.items():
+            try:
+                media = self.backends.media(storage_id)
+            except NotFound:
+                continue
+            facts |= await self._retrying("info", functools.partial(media.info_many, keys))
+        return facts
 
     async def _reject_event(self, item: SegmentEvent, rejection: Rejected) -> None:
         await self._dead_letter(item.message, rejection.reason, rejection.detail, event_id=item.event.event_id,
@@ -586,8 +600,9 @@ class IngestProcessor:
         now = time.time_ns()
         plan = plan_segments(flow, requests, context.objects, context.nearby, storage_id=self.storage_id,
                              now_ns=now, init_objects=context.init_objects)
+        objects = with_facts(plan.objects, await self._uploaded_facts(plan.objects))
         await self.store.commit_segments([SegmentCommit(
-            flow_id=flow.id, segments=[s for _, s in plan.accepted], objects=plan.objects,
+            flow_id=flow.id, segments=[s for _, s in plan.accepted], objects=objects,
             event_ids=[command.command_id], now_ns=now)])
         for request, _ in plan.accepted:  # uncontrolled URLs given with the segment (checked by the API)
             if posts[request.ref].get_urls:
@@ -619,6 +634,12 @@ class _Phases:
 
 
 DELETION_REQUEST_LIFETIME_NS = 24 * 3600 * NS_PER_SEC
+
+
+def with_facts(objects: list[ObjectRegistration], facts: dict[str, MediaInfo]) -> list[ObjectRegistration]:
+    """Registrations with the size and checksum of their stored bytes, where the media store knows them."""
+    return [replace(o, size=facts[o.object_id].size, checksum=facts[o.object_id].checksum)
+            if o.object_id in facts else o for o in objects]
 
 
 def deletion_request(command: Command, delete_flow: bool, now_ns: int, current: dict[str, Any] | None,

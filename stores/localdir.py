@@ -297,6 +297,19 @@ class LocalMediaStore:
         _, path = self._locate(key)
         return MediaInfo(key=key, size=await self._run(self._do_stat_size, key, path))
 
+    def _do_sizes(self, located: list[tuple[str, str]]) -> dict[str, MediaInfo]:
+        found = {}
+        for key, path in located:
+            try:
+                found[key] = MediaInfo(key=key, size=os.stat(path).st_size)
+            except FileNotFoundError:
+                pass
+        return found
+
+    async def info_many(self, keys: list[str]) -> dict[str, MediaInfo]:
+        """One thread job for the whole list: a stat costs microseconds, a thread hop more."""
+        return await self._run(self._do_sizes, [(key, self._locate(key)[1]) for key in keys]) if keys else {}
+
     async def exists(self, key: str) -> bool:
         _, path = self._locate(key)
         return await self._run(os.path.isfile, path)

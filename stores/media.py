@@ -35,6 +35,10 @@ class MediaStore(Protocol):
         """Size of the stored object."""
         ...
 
+    async def info_many(self, keys: list[str]) -> dict[str, MediaInfo]:
+        """What is stored under each key; keys with nothing stored are left out."""
+        ...
+
     async def exists(self, key: str) -> bool:
         ...
 

@@ -124,6 +124,15 @@ class S3MediaStore:
         head = await self._call("head_object", key, ChecksumMode="ENABLED")
         return MediaInfo(key=key, size=int(head["ContentLength"]), checksum=_checksum(head))
 
+    async def info_many(self, keys: list[str]) -> dict[str, MediaInfo]:
+        async def one(key: str) -> MediaInfo | None:
+            try:
+                return await self.info(key)
+            except MediaNotFound:
+                return None
+
+        return {i.key: i for i in await asyncio.gather(*(one(k) for k in keys)) if i is not None}
+
     async def exists(self, key: str) -> bool:
         try:
             await self._call("head_object", key)

@@ -7,6 +7,7 @@ backend on the same server (server-side copies) and `local-copies` a local direc
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 import uuid
@@ -20,6 +21,8 @@ import pytest
 
 from schemas.ingest import IngestSegmentEvent
 from schemas.timing import NS_PER_SEC, TimeRange
+from stores.metadata import ObjectRecord
+from stores.sqlite import SqliteMetadataStore
 from tests.conftest import video_flow
 from tests.kafka_tools import all_segments
 from tests.s3_server import CREDENTIALS, MotoServer
@@ -135,14 +138,28 @@ async def test_storage_backends_are_listed_with_one_default(api: httpx.AsyncClie
     assert listed["primary"]["region"] == "us-east-1"
 
 
+async def object_records(stack: Stack, object_ids: list[str]) -> dict[str, ObjectRecord]:
+    store = SqliteMetadataStore(stack.data_dir / "tams.db", readers=1)
+    await store.open()
+    try:
+        return await store.get_objects(object_ids)
+    finally:
+        await store.close()
+
+
 @pytest.mark.slow
-async def test_client_workflow_through_presigned_s3_put_and_get(api: httpx.AsyncClient, moto: MotoServer) -> None:
+async def test_client_workflow_through_presigned_s3_put_and_get(
+        s3_stack: Stack, api: httpx.AsyncClient, moto: MotoServer) -> None:
     flow_id = await new_flow(api)
     payloads = [b"first segment " * 100, "second segment \u00e9".encode() * 50]
     object_ids = await upload(api, flow_id, payloads)
     for i, object_id in enumerate(object_ids):
         await register(api, flow_id, object_id, i)
         assert stored_bytes(moto, PRIMARY, f"objects/{object_id}") == payloads[i]
+    records = await object_records(s3_stack, object_ids)
+    for object_id, payload in zip(object_ids, payloads, strict=True):  # size and checksum, read back from S3
+        assert records[object_id].size == len(payload)
+        assert records[object_id].checksum == f"etag:{hashlib.md5(payload).hexdigest()}"
 
     response = await api.get(f"/flows/{flow_id}/segments", params={"verbose_storage": "true"})
     assert response.status_code == 200
@@ -299,6 +316,10 @@ async def test_ingest_waits_out_an_s3_outage_and_loses_nothing(
     for event, media in events:
         assert stored_bytes(moto, PRIMARY, f"objects/{objects[str(event.timerange)]}") == media
     assert s3_stack.processes["worker"].poll() is None  # it waited, it did not crash
+    records = await object_records(s3_stack, list(objects.values()))
+    for event, media in events:  # inline media: size and checksum recorded as the agent stored them
+        record = records[objects[str(event.timerange)]]
+        assert (record.size, record.checksum) == (len(media), f"md5:{hashlib.md5(media).hexdigest()}")
 
 
 async def wait_until_segments(api: httpx.AsyncClient, flow_id: str, count: int, timeout: float = 120.0) -> None:
