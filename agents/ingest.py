@@ -66,6 +66,8 @@ from topics.producer import Delivery, Publisher
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# Tries at committing a batch whose objects a concurrent delete (in another flow's agent) may drop meanwhile.
+COMMIT_ATTEMPTS = 3
 TIMERANGE_FIELDS = frozenset({"timerange", "object_timerange", "ts_offset", "last_duration"})
 
 
@@ -256,15 +258,25 @@ class IngestProcessor:
     async def _apply_segment_work(self, works: list[FlowWork], phase: _Phases | None = None) -> None:
         """Store all inline media, then commit every flow's changes in one transaction, then announce."""
         phase = phase or _Phases(time.perf_counter())
-        media = [item for w in works for item in w.inline_media()]
-        stored: dict[str, MediaInfo] = {}
-        if media:
-            stored = {i.key: i for i in await self._retrying("put", lambda: self.media.put_many(media))}
-        stored |= await self._uploaded_facts([o for w in works if w.plan for o in w.plan.objects
-                                              if o.object_id not in stored])
-        works = [w.with_object_facts(stored) for w in works]
-        phase.done("media")
-        await self.store.commit_segments([w.commit() for w in works if w.plan is not None])
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            media = [item for w in works for item in w.inline_media()]
+            stored: dict[str, MediaInfo] = {}
+            if media:
+                stored = {i.key: i for i in await self._retrying("put", lambda: self.media.put_many(media))}
+            stored |= await self._uploaded_facts([o for w in works if w.plan for o in w.plan.objects
+                                                  if o.object_id not in stored])
+            works = [w.with_object_facts(stored) for w in works]
+            phase.done("media")
+            try:
+                await self.store.commit_segments([w.commit() for w in works if w.plan is not None])
+                break
+            except Conflict as exc:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise
+                # Another flow's agent dropped an object these segments use since they were planned: plan again.
+                log.info("commit refused (%s); planning the batch again", exc)
+                replanned = await self._prepare({w.flow_id: w.fresh for w in works})
+                works = [replace(new, repeats=old.repeats + new.repeats) for old, new in zip(works, replanned)]
         phase.done("commit")
         for w in works:
             if w.plan is None:
@@ -597,13 +609,24 @@ class IngestProcessor:
             raise Rejected(RejectReason.UNKNOWN_FLOW, f"flow {flow_id} does not exist")
         flow = context.flow
         check_flow_writable(flow)  # a whole-request refusal (403/400), not one failure per segment
-        now = time.time_ns()
-        plan = plan_segments(flow, requests, context.objects, context.nearby, storage_id=self.storage_id,
-                             now_ns=now, init_objects=context.init_objects)
-        objects = with_facts(plan.objects, await self._uploaded_facts(plan.objects))
-        await self.store.commit_segments([SegmentCommit(
-            flow_id=flow.id, segments=[s for _, s in plan.accepted], objects=objects,
-            event_ids=[command.command_id], now_ns=now)])
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            now = time.time_ns()
+            plan = plan_segments(flow, requests, context.objects, context.nearby, storage_id=self.storage_id,
+                                 now_ns=now, init_objects=context.init_objects)
+            objects = with_facts(plan.objects, await self._uploaded_facts(plan.objects))
+            try:
+                await self.store.commit_segments([SegmentCommit(
+                    flow_id=flow.id, segments=[s for _, s in plan.accepted], objects=objects,
+                    event_ids=[command.command_id], now_ns=now)])
+                break
+            except Conflict:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise
+                # Another flow's agent dropped an object these segments use since they were planned: plan again.
+                context = (await self.store.segment_context([ContextRequest(
+                    flow_id, (), named, segment_window(r.timerange for r in requests))]))[flow_id]
+                if context.flow is None:
+                    raise Rejected(RejectReason.UNKNOWN_FLOW, f"flow {flow_id} does not exist") from None
         for request, _ in plan.accepted:  # uncontrolled URLs given with the segment (checked by the API)
             if posts[request.ref].get_urls:
                 try:

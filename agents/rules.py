@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from schemas.deadletter import RejectReason
-from schemas.timing import TimeRange, format_timestamp
+from schemas.timing import INT64_MAX, TimeRange, format_timestamp
 from stores.metadata import FlowRecord, ObjectRecord, ObjectRegistration, StoredSegment
 
 
@@ -154,7 +154,10 @@ def _check_timerange(timerange: TimeRange) -> tuple[int, int]:
         raise Rejected(RejectReason.INVALID_TIMERANGE, f"a segment timerange must be bounded, got {timerange}")
     if not timerange.fits_int64:
         raise Rejected(RejectReason.INVALID_TIMERANGE, f"timerange {timerange} is outside the storable range")
-    return timerange.half_open()
+    start, end = timerange.half_open()
+    if end - start > INT64_MAX:
+        raise Rejected(RejectReason.INVALID_TIMERANGE, f"timerange {timerange} is longer than about 292 years")
+    return start, end
 
 
 def _check_roles(request: SegmentRequest, objects: Mapping[str, ObjectRecord],

@@ -24,9 +24,12 @@ async def json_body(request: Request) -> Any:
     if not body:
         raise bad_request("request body is empty; a JSON document is required")
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise bad_request(f"request body is not valid JSON: {exc}", "InvalidJSON") from None
+    if b"\\u0000" in body:  # PostgreSQL (and so this service) cannot store NUL characters in text
+        raise bad_request("strings in the body must not contain the NUL character (\\u0000)")
+    return value
 
 
 async def body_for_id(request: Request, entity_id: str, what: str) -> dict[str, Any]:

@@ -20,8 +20,12 @@ router = APIRouter()
 
 
 async def registered_object(request: Request, object_id: str) -> ObjectRecord:
-    record = (await ctx(request).store.get_objects([object_id])).get(object_id)
-    if record is None or not record.registered:  # the spec requires 404 for allocated, unregistered objects
+    """The object, if a segment uses it: 404 for allocations no segment uses yet, as the spec requires.
+
+    Init objects are never registered (registration is for media objects); segments naming them make them real."""
+    store = ctx(request).store
+    record = (await store.get_objects([object_id])).get(object_id)
+    if record is None or not (record.registered or await store.object_references(object_id, after_flow=None, limit=1)):
         raise not_found(f"object {object_id!r} is not registered on any segment")
     return record
 

@@ -88,6 +88,8 @@ def decode_ingest_event(value: bytes, *, max_media_bytes: int) -> tuple[IngestSe
         raise FramingError(f"the first line is not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise FramingError("the first line must be a JSON object")
+    if b"\\u0000" in header:  # no metadata store here can keep NUL characters in text
+        raise InvalidEvent("strings in the event must not contain the NUL character (\\u0000)", frozenset())
     try:
         event = IngestSegmentEvent.model_validate(raw)
     except ValidationError as exc:

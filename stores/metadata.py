@@ -227,7 +227,7 @@ class FlowQuery:
     profile_id: str | None = None
     collected_by_ids: tuple[str, ...] | None = None  # () means flows no collection lists
     tags: TagFilter = field(default_factory=TagFilter)
-    overlapping: tuple[int, int] | None = None  # flows with a segment in this half-open window
+    overlapping: tuple[int, int] | None = None  # flows whose timerange (hull of their segments) overlaps this window
     empty_only: bool = False  # `timerange=()`: flows without segments
 
 
@@ -301,11 +301,13 @@ class MetadataStore(Protocol):
         ...
 
     async def expired_allocations(self, created_before_ns: int, limit: int) -> list[ObjectRecord]:
-        """Allocations no segment has registered, created before `created_before_ns` (any order, at most `limit`)."""
+        """Allocations no segment uses (as media object or as init object; init objects are never registered),
+        created before `created_before_ns` (any order, at most `limit`)."""
         ...
 
     async def drop_allocations(self, object_ids: Collection[str]) -> list[ObjectRecord]:
-        """Drop the records of those objects that are still unregistered allocations; returns the dropped records."""
+        """Drop the records of those objects that are still allocations no segment uses (as media or init object);
+        returns the dropped records."""
         ...
 
     async def add_controlled_copy(self, object_id: str, storage_id: str) -> None:
@@ -369,8 +371,8 @@ class MetadataStore(Protocol):
     async def list_deletion_requests(self, *, after_id: str | None, limit: int) -> list[dict[str, Any]]: ...
 
     async def delete_flow(self, flow_id: str) -> Deletion:
-        """Delete the flow and all its segments, unreferenced objects, and its source if it was the last flow.
-        Raises NotFound."""
+        """Delete the flow and all its segments, unreferenced objects, the flow's allocations no segment uses,
+        and its source if it was the last flow. Raises NotFound."""
         ...
 
     async def list_segments(self, query: SegmentQuery) -> SegmentPage:

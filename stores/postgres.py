@@ -113,6 +113,8 @@ FLOW_COLUMNS = (
     " segment_count, ARRAY(SELECT m.collection_id FROM flow_members m WHERE m.member_id = flows.id"
     " ORDER BY m.collection_id) AS collected_by"
 )
+# Objects some segment uses as its init object are in use although never registered (registration is for media).
+_NOT_AN_INIT_OBJECT = "NOT EXISTS (SELECT 1 FROM segments s WHERE s.init_object_id = objects.id)"
 SEGMENT_COLUMNS = "start_ns, end_ns, object_id, init_object_id, object_timerange, doc"
 OBJECT_COLUMNS = (
     "id, storage_id, allocated_by_flow, content_type, created_ns, registered, timerange, key_frame_count,"
@@ -156,7 +158,7 @@ class _Sql:
 class PostgresMetadataStore:
     """`MetadataStore` on PostgreSQL through an asyncpg pool; every method is one transaction or one statement."""
 
-    migrations: Sequence[Sequence[str]] = MIGRATIONS
+    migrations: Sequence[Sequence[str]] = MIGRATIONS  # what open() brings the schema up to (tests pin others)
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self.dsn = dsn
@@ -369,7 +371,8 @@ class PostgresMetadataStore:
 
     async def expired_allocations(self, created_before_ns: int, limit: int) -> list[ObjectRecord]:
         rows = await self.pool.fetch(f"SELECT {OBJECT_COLUMNS} FROM objects WHERE NOT registered AND created_ns < $1"
-                                     " ORDER BY created_ns LIMIT $2", created_before_ns, limit)
+                                     f" AND {_NOT_AN_INIT_OBJECT} ORDER BY created_ns LIMIT $2",
+                                     created_before_ns, limit)
         return [_object(r) for r in rows]
 
     async def drop_allocations(self, object_ids: Collection[str]) -> list[ObjectRecord]:
@@ -377,7 +380,7 @@ class PostgresMetadataStore:
         if not ids:
             return []
         rows = await self.pool.fetch(f"DELETE FROM objects WHERE id = ANY($1::text[]) AND NOT registered"
-                                     f" RETURNING {OBJECT_COLUMNS}", ids)
+                                     f" AND {_NOT_AN_INIT_OBJECT} RETURNING {OBJECT_COLUMNS}", ids)
         return sorted((_object(r) for r in rows), key=lambda o: o.object_id)
 
     async def add_controlled_copy(self, object_id: str, storage_id: str) -> None:

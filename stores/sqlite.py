@@ -102,6 +102,8 @@ MIGRATIONS = [
     ("objects", "checksum", "TEXT"),
     ("objects", "copies", "TEXT NOT NULL DEFAULT '[]'"),
 ]
+# Objects some segment uses as its init object are in use although never registered (registration is for media).
+_NOT_AN_INIT_OBJECT = "NOT EXISTS (SELECT 1 FROM segments s WHERE s.init_object_id = objects.id)"
 # Below this the `start - longest segment` bound could overflow int64, and it prunes nothing anyway.
 _UNBOUNDED_BELOW = INT64_MIN // 2
 
@@ -416,7 +418,8 @@ class SqliteMetadataStore:
         return await self._read(query) if ids else {}
 
     async def expired_allocations(self, created_before_ns: int, limit: int) -> list[ObjectRecord]:
-        sql = f"SELECT {OBJECT_COLUMNS} FROM objects WHERE registered = 0 AND created_ns < ? LIMIT ?"
+        sql = (f"SELECT {OBJECT_COLUMNS} FROM objects WHERE registered = 0 AND created_ns < ? AND {_NOT_AN_INIT_OBJECT}"
+               " LIMIT ?")
         return await self._read(lambda conn: [_object(r) for r in conn.execute(sql, (created_before_ns, limit))])
 
     async def drop_allocations(self, object_ids: Collection[str]) -> list[ObjectRecord]:
@@ -427,7 +430,8 @@ class SqliteMetadataStore:
             for chunk in _chunks(ids):
                 marks = ",".join("?" * len(chunk))
                 dropped += [_object(r) for r in conn.execute(
-                    f"SELECT {OBJECT_COLUMNS} FROM objects WHERE registered = 0 AND id IN ({marks})", chunk)]
+                    f"SELECT {OBJECT_COLUMNS} FROM objects WHERE registered = 0 AND id IN ({marks})"
+                    f" AND {_NOT_AN_INIT_OBJECT}", chunk)]
             conn.executemany("DELETE FROM objects WHERE id = ?", [(o.object_id,) for o in dropped])
             return dropped
 
@@ -477,11 +481,16 @@ class SqliteMetadataStore:
     async def add_uncontrolled_instances(self, object_id: str, instances: Sequence[tuple[str, str]]) -> None:
         def insert(conn: sqlite3.Connection) -> None:
             existing = dict(conn.execute("SELECT label, url FROM object_instances WHERE object_id = ?", (object_id,)))
-            clash = sorted(label for label, url in instances if existing.get(label, url) != url)
+            wanted: dict[str, str] = {}
+            for label, url in instances:
+                if wanted.setdefault(label, url) != url:
+                    raise Conflict(f"two URLs for the instance label {label!r} of object {object_id}")
+            clash = sorted(label for label, url in wanted.items() if existing.get(label, url) != url)
             if clash:
                 raise Conflict(f"object {object_id} has other instances labelled {', '.join(clash)} already")
-            instances_new = [(label, url) for label, url in instances if label not in existing]
-            start = conn.execute("SELECT count(*) FROM object_instances WHERE object_id = ?", (object_id,)).fetchone()[0]
+            instances_new = [(label, url) for label, url in wanted.items() if label not in existing]
+            start = conn.execute("SELECT coalesce(max(position) + 1, 0) FROM object_instances WHERE object_id = ?",
+                                 (object_id,)).fetchone()[0]
             conn.executemany("INSERT INTO object_instances (object_id, label, url, position) VALUES (?, ?, ?, ?)",
                              [(object_id, label, url, start + i) for i, (label, url) in enumerate(instances_new)])
 
@@ -570,15 +579,18 @@ class SqliteMetadataStore:
             conn.execute("DELETE FROM applied_events WHERE flow_id = ?", (flow_id,))
             conn.execute("DELETE FROM flows WHERE id = ?", (flow_id,))
             conn.execute("DELETE FROM flow_members WHERE collection_id = ?", (flow_id,))
+            candidates = {r[2] for r in rows} | {r[3] for r in rows if r[3]}
+            unreferenced = _drop_unreferenced(conn, candidates)
+            # The flow's allocations never used by a segment (init objects are never registered: keep those in use).
             allocated = [_object(r) for r in conn.execute(
-                f"SELECT {OBJECT_COLUMNS} FROM objects WHERE allocated_by_flow = ? AND registered = 0", (flow_id,))]
+                f"SELECT {OBJECT_COLUMNS} FROM objects WHERE allocated_by_flow = ? AND registered = 0"
+                f" AND {_NOT_AN_INIT_OBJECT}", (flow_id,))]
             source_deleted = None
             if conn.execute("SELECT 1 FROM flows WHERE source_id = ? LIMIT 1", (row[0],)).fetchone() is None:
                 conn.execute("DELETE FROM sources WHERE id = ?", (row[0],))
                 source_deleted = row[0]
-            candidates = {r[2] for r in rows} | {r[3] for r in rows if r[3]}
-            unreferenced = _drop_unreferenced(conn, candidates)
             conn.executemany("DELETE FROM objects WHERE id = ?", [(o.object_id,) for o in allocated])
+            conn.executemany("DELETE FROM object_instances WHERE object_id = ?", [(o.object_id,) for o in allocated])
             span = (min(r[0] for r in rows), max(r[1] for r in rows)) if rows else None
             return Deletion(len(rows), span, unreferenced + allocated, source_deleted)
 
@@ -614,18 +626,18 @@ def _order(listing: Listing, key: tuple[str, str]) -> str:
     return ", ".join(f"{term} {direction}" for term in terms)
 
 
-def _tag_path(name: str) -> str:
-    return "$.tags." + orjson.dumps(name).decode()  # a quoted JSON path member: any tag name is safe
-
-
 def _tag_sql(tags: TagFilter, where: list[str], args: list[Any]) -> None:
-    """Tag filters on the `doc` column: a string tag is one value, an array tag matches on any element."""
+    """Tag filters on the `doc` column: a string tag is one value, an array tag matches on any element.
+
+    Tags are matched by key through json_each rather than by JSON path, so any tag name works."""
     for name, values in tags.values.items():
-        where.append(f"EXISTS (SELECT 1 FROM json_each(doc, ?) WHERE value IN ({','.join('?' * len(values))}))")
-        args += [_tag_path(name), *values]
+        where.append("EXISTS (SELECT 1 FROM json_each(doc, '$.tags') t, json_each(CASE WHEN t.type = 'array'"
+                     " THEN t.value ELSE json_quote(t.value) END) v"
+                     f" WHERE t.key = ? AND v.value IN ({','.join('?' * len(values))}))")
+        args += [name, *values]
     for name, present in tags.exists.items():
-        where.append(f"json_type(doc, ?) IS {'NOT ' if present else ''}NULL")
-        args.append(_tag_path(name))
+        where.append(f"{'' if present else 'NOT '}EXISTS (SELECT 1 FROM json_each(doc, '$.tags') t WHERE t.key = ?)")
+        args.append(name)
 
 
 def _replace_members(conn: sqlite3.Connection, flow_id: str, items: list[dict[str, Any]]) -> None:

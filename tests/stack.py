@@ -31,38 +31,44 @@ class Stack:
     api_port: int
     env: dict[str, str]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = open(self.data_dir / f"{name}.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "tams.cli", *args], env=self.env, stdout=log,
+        proc = subprocess.Popen([sys.executable, "-m", "tams.cli", *args], env={**self.env, **(env or {})}, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         self.processes[name] = proc
         return proc
 
-    def start_worker(self) -> None:
-        self._spawn("worker", "worker", "--loglevel", "info")
+    def start_worker(self, name: str = "worker") -> None:
+        """A worker with its own metrics port (`metrics_ports[name]`)."""
+        self.metrics_ports[name] = free_port()
+        self._spawn(name, "worker", "--loglevel", "info",
+                    env={"TAMS_WORKER_METRICS_PORT": str(self.metrics_ports[name])})
 
-    def kill_worker(self) -> None:
-        proc = self.processes.pop("worker")
+    def kill_worker(self, name: str = "worker") -> None:
+        proc = self.processes.pop(name)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
-    def start_api(self) -> None:
-        proc = self._spawn("api", "api")
+    def start_api(self, name: str = "api", port: int | None = None) -> str:
+        """Start an API process (on its own port if given) and wait until it is healthy; returns its base URL."""
+        proc = self._spawn(name, "api", env={"TAMS_API_PORT": str(port)} if port is not None else None)
+        base_url = f"http://127.0.0.1:{port or self.api_port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            assert proc.poll() is None, f"api exited: {(self.data_dir / 'api.log').read_text()[-3000:]}"
+            assert proc.poll() is None, f"{name} exited: {(self.data_dir / f'{name}.log').read_text()[-3000:]}"
             try:
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
-                    return
+                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
+                    return base_url
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise TimeoutError("the API did not become healthy")
+        raise TimeoutError(f"{name} did not become healthy")
 
     def stop(self) -> None:
         for name, proc in list(self.processes.items()):
@@ -80,8 +86,11 @@ class Stack:
         return (self.data_dir / f"{name}.log").read_text(errors="replace")
 
 
-def launch_stack(data_dir: Path, *, partitions: int = 4, env: dict[str, str] | None = None) -> Stack:
-    """Broker, worker and API; `env` adds or overrides settings (e.g. an S3 media URL)."""
+def launch_stack(data_dir: Path, *, partitions: int = 4, env: dict[str, str] | None = None,
+                 workers: int = 1) -> Stack:
+    """Broker, workers and API; `env` adds or overrides settings (e.g. an S3 media URL).
+
+    With several workers they are named worker-1, worker-2, …; a single one is named worker."""
     bootstrap = f"127.0.0.1:{free_port()}"
     broker = start_broker(bootstrap, data_dir / "broker.log")
     api_port = free_port()
@@ -91,7 +100,6 @@ def launch_stack(data_dir: Path, *, partitions: int = 4, env: dict[str, str] | N
         "TAMS_KAFKA_BOOTSTRAP": bootstrap,
         "TAMS_KAFKA_PARTITIONS": str(partitions),
         "TAMS_API_PORT": str(api_port),
-        "TAMS_WORKER_METRICS_PORT": str(free_port()),
         "TAMS_KAFKA_SESSION_TIMEOUT_S": "6",
         "TAMS_COMMAND_TIMEOUT_S": "90",
         "TAMS_DELETE_CHUNK_SEGMENTS": "10",  # so tests see deletes that answer 202 and continue
@@ -100,7 +108,8 @@ def launch_stack(data_dir: Path, *, partitions: int = 4, env: dict[str, str] | N
     stack = Stack(data_dir, bootstrap, api_port, settings)
     stack.processes["broker"] = broker
     try:
-        stack.start_worker()
+        for i in range(workers):
+            stack.start_worker("worker" if workers == 1 else f"worker-{i + 1}")
         stack.start_api()
     except BaseException:
         stack.stop()  # a stack that failed to start must not leave its processes behind

@@ -70,10 +70,13 @@ async def test_init_objects_are_counted_through_the_segments_that_use_them(http:
     assert posted.status_code == 201, posted.text
     (first,) = (await http.get(f"/flows/{flow_id}/segments", params={"timerange": "[0:0_1:0)"})).json()
     init_url = first["init_object"]["get_urls"][0]["url"]
+    init_object = (await http.get(f"/objects/{init}")).json()  # referenced through its media objects' segments
+    assert init_object["referenced_by_flows"] == [flow_id] and "timerange" not in init_object
     await http.delete(f"/flows/{flow_id}/segments", params={"timerange": "[0:0_2:0)"})
     assert (await http.get(init_url)).status_code == 200
     await http.delete(f"/flows/{flow_id}/segments", params={"timerange": "[2:0_4:0)"})
     assert (await http.get(init_url)).status_code == 404
+    assert (await http.get(f"/objects/{init}")).status_code == 404
 
 
 async def test_delete_flow_removes_it_and_its_source_with_the_last_flow(http: httpx.AsyncClient) -> None:

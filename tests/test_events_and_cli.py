@@ -49,7 +49,7 @@ async def test_segments_added_is_announced_with_the_tams_envelope(stack: Stack, 
 
 
 async def test_worker_counts_dead_letters_by_reason(stack: Stack, http: httpx.AsyncClient) -> None:
-    port = stack.env["TAMS_WORKER_METRICS_PORT"]
+    port = stack.metrics_ports["worker"]
 
     async def unknown_flow_count() -> float:
         text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text

@@ -127,3 +127,10 @@ def test_init_segments_flag_and_init_objects_go_together() -> None:
     without = plan_segments(flow(), [request(0, "a", "[0:0_1:0)", init_object_id="init")], objects, [],
                             storage_id="s", now_ns=1)
     assert reasons(without) == [(0, RejectReason.INIT_SEGMENTS_MISMATCH)]
+
+
+def test_a_segment_longer_than_int64_nanoseconds_is_rejected_not_stored() -> None:
+    requests = [SegmentRequest(ref=0, object_id="a", timerange=TimeRange.parse("[-9223372036:0_9223372036:0)"))]
+    plan = plan_segments(flow(), requests, {"a": allocated("a")}, [], storage_id="s", now_ns=1)
+    assert not plan.accepted
+    assert plan.rejected[0][1].reason is RejectReason.INVALID_TIMERANGE

@@ -26,7 +26,7 @@ from stores.sqlite import SqliteMetadataStore
 from tests.conftest import video_flow
 from tests.kafka_tools import all_segments
 from tests.s3_server import CREDENTIALS, MotoServer
-from tests.stack import Stack, free_port, launch_stack
+from tests.stack import Stack, launch_stack
 from topics.producer import Publisher
 
 PRIMARY, COPIES = "tams-media", "tams-copies"
@@ -62,7 +62,6 @@ def s3_stack(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "TAMS_MIN_OBJECT_TIMEOUT_S": str(ALLOCATION_TIMEOUT_S),
         "TAMS_PRESIGNED_URL_TIMEOUT_S": str(ALLOCATION_TIMEOUT_S),
         "TAMS_GC_INTERVAL_S": "0.5",
-        "TAMS_WORKER_METRICS_PORT": str(free_port()),
     })
     try:
         yield stack
@@ -272,7 +271,7 @@ async def test_bytes_go_with_the_last_reference_not_before(api: httpx.AsyncClien
 
 async def worker_metric(stack: Stack, name: str) -> float:
     async with httpx.AsyncClient(timeout=10) as raw:
-        text = (await raw.get(f"http://127.0.0.1:{stack.env['TAMS_WORKER_METRICS_PORT']}/metrics")).text
+        text = (await raw.get(f"http://127.0.0.1:{stack.metrics_ports['worker']}/metrics")).text
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 

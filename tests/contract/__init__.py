@@ -1,0 +1,1 @@
+"""The metadata-store contract (`stores.metadata.MetadataStore`), written once and run against every backend."""
