@@ -9,12 +9,14 @@ Starts its own embedded stack (Tansu, one agent worker, the API) in a temporary 
   emits after its commit (so the segment is visible through the API by then; spot-checked below).
 
 Usage: python bench/ingest.py [--events 40000] [--rate 1000] [--seconds 10] [--media-bytes 1024]
+                              [--by-reference] [--workers 1] [--metadata sqlite|postgresql] [--media local|s3]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import statistics
 import subprocess
@@ -166,7 +168,33 @@ def pct(values: list[float], q: float) -> float:
 
 async def main(args: argparse.Namespace) -> None:
     data = Path(tempfile.mkdtemp(prefix="tams-bench-"))
-    stack = launch_stack(data, partitions=args.partitions)
+    with contextlib.ExitStack() as services:
+        env = backend_env(args, data, services)
+        await run(args, data, env)
+
+
+def backend_env(args: argparse.Namespace, data: Path, services: contextlib.ExitStack) -> dict[str, str]:
+    """Settings for the chosen metadata and media backends, starting PostgreSQL or an S3 server as needed."""
+    env: dict[str, str] = {}
+    if args.metadata == "postgresql":
+        from tests.pg_server import PostgresServer
+
+        server = PostgresServer.start(data / "pg", durable=True)
+        services.callback(server.stop)
+        env["TAMS_METADATA_URL"] = server.dsn()
+    if args.media == "s3":
+        from tests.s3_server import CREDENTIALS, MotoServer
+
+        moto = MotoServer.start(data / "moto.log")
+        services.callback(moto.stop)
+        moto.client().create_bucket(Bucket="tams-bench")
+        env |= {**CREDENTIALS, "TAMS_MEDIA_URL": "s3://tams-bench/objects", "TAMS_S3_ENDPOINT": moto.endpoint,
+                "TAMS_S3_ADDRESSING_STYLE": "path"}
+    return env
+
+
+async def run(args: argparse.Namespace, data: Path, env: dict[str, str]) -> None:
+    stack = launch_stack(data, partitions=args.partitions, workers=args.workers, env=env)
     try:
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=120) as http:
             flows = [str(uuid.uuid4()) for _ in range(args.flows)]
@@ -205,8 +233,9 @@ async def main(args: argparse.Namespace) -> None:
             await publisher.stop()
         kind = "by reference (objects uploaded beforehand)" if args.by_reference else (
             f"{args.media_bytes} B inline media each")
-        print(f"events: {len(events)} over {len(flows)} flows, {kind}, "
-              f"{args.partitions} partitions, one worker")
+        workers = "one worker" if args.workers == 1 else f"{args.workers} workers"
+        print(f"events: {len(events)} over {len(flows)} flows, {kind}, {args.partitions} partitions, {workers}, "
+              f"metadata on {args.metadata}, media on {args.media}")
         print(f"raw broker produce:   {raw_rate:10,.0f} events/s")
         print(f"end-to-end pipeline:  {e2e_rate:10,.0f} segments/s  (published in {published:.2f}s, "
               f"all visible through the API after {e2e_s:.2f}s)")
@@ -227,6 +256,9 @@ if __name__ == "__main__":
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--media-bytes", type=int, default=1024)
     parser.add_argument("--by-reference", action="store_true", help="events name objects allocated beforehand")
+    parser.add_argument("--workers", type=int, default=1, help="agent worker processes")
+    parser.add_argument("--metadata", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--media", choices=("local", "s3"), default="local", help="s3: a moto server on loopback")
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     asyncio.run(main(parser.parse_args()))

@@ -24,8 +24,9 @@ from pathlib import Path
 import asyncpg
 
 SERVICE_USER = "postgres"
-# Durability is pointless for a test database; these make it fast.
-FAST_SETTINGS = ("-F", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
+# Durability is pointless for a test database; these make it fast. Benchmarks start a durable one.
+FAST_SETTINGS = ("-F", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+COMMON_SETTINGS = ("-c", "max_connections=200")
 
 
 class PostgresUnavailable(RuntimeError):
@@ -47,9 +48,9 @@ class PostgresServer:
         atexit.register(self.stop)
 
     @classmethod
-    def start(cls, base_dir: Path) -> PostgresServer:
+    def start(cls, base_dir: Path, *, durable: bool = False) -> PostgresServer:
         """Initialise a cluster under `base_dir` (or a temp dir the server user can reach) and start it;
-        returns once it accepts connections."""
+        returns once it accepts connections. `durable` keeps PostgreSQL's fsync defaults (for benchmarks)."""
         bindir = find_bindir()
         as_root = os.geteuid() == 0
         run_as = _run_as_prefix()
@@ -70,7 +71,8 @@ class PostgresServer:
         # With setpriv the server also gets a parent-death signal: it shuts down if we are killed.
         guard = ["--pdeathsig", "INT"] if run_as[:1] == ["setpriv"] else []
         command = [*run_as, *guard, str(bindir / "postgres"), "-D", str(data), "-p", str(port),
-                   "-k", str(sockets), "-c", "listen_addresses=127.0.0.1", *FAST_SETTINGS]
+                   "-k", str(sockets), "-c", "listen_addresses=127.0.0.1", *COMMON_SETTINGS,
+                   *(() if durable else FAST_SETTINGS)]
         with open(root / "postgres.log", "ab") as log:  # opened by us: the server needs no rights to `root`
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         server = cls(root, port, process, bindir, run_as, owns_root)
