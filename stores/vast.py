@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import math
 import operator
 import threading
@@ -464,12 +465,13 @@ class VastMetadataStore:
                 raise Conflict(f"source {source_id} has format {sources[0]['format']}, the flow has {doc['format']}")
             members = _checked_members(tx, flow_id, doc.get("flow_collection") or [])
             old_members = tx.rows("flow_members", ["member_id"], _.collection_id == flow_id, row_ids=True)
-            current = tx.rows("flows", ["id"], _.id == flow_id, row_ids=True)
-            tags = _TagDiff.read(tx, "flow", flow_id, doc)
+            current = tx.rows("flows", ["id", "doc"], _.id == flow_id, row_ids=True)
+            tags = _TagDiff.read(tx, "flow", flow_id, doc, [_loads(r["doc"]) for r in current])
             # writes, after every read
             if not sources:
-                tx.insert("sources", [{"id": source_id, "format": doc["format"], "created_ns": now_ns,
-                                       "updated_ns": now_ns, "doc": _dumps({"id": source_id, "format": doc["format"]})}])
+                implicit = {"id": source_id, "format": doc["format"]}
+                tx.insert("sources", [{**implicit, "created_ns": now_ns, "updated_ns": now_ns,
+                                       "doc": _dumps(implicit)}])
             tx.delete("flow_members", old_members)
             tx.insert("flow_members", members)
             values = {"source_id": source_id, "format": doc["format"], "codec": doc.get("codec"),
@@ -519,10 +521,10 @@ class VastMetadataStore:
         source_id = doc["id"]
 
         def work(tx: _Tx) -> None:
-            rows = tx.rows("sources", ["id"], _.id == source_id, row_ids=True)
+            rows = tx.rows("sources", ["id", "doc"], _.id == source_id, row_ids=True)
             if not rows:
                 raise NotFound(f"source {source_id} does not exist")
-            tags = _TagDiff.read(tx, "source", source_id, doc)
+            tags = _TagDiff.read(tx, "source", source_id, doc, [_loads(r["doc"]) for r in rows])
             values = {"label": doc.get("label"), "updated_ns": now_ns, "doc": _dumps(doc)}
             tx.update("sources", [{**r, **values} for r in rows], list(values))
             tags.write(tx)
@@ -648,16 +650,16 @@ class VastMetadataStore:
 
     async def expired_allocations(self, created_before_ns: int, limit: int) -> list[ObjectRecord]:
         def work(tx: _Tx) -> list[ObjectRecord]:
-            rows = tx.rows("objects", OBJECT_COLUMNS, eq("registered", False) & (_.created_ns < created_before_ns),
-                           limit=limit)
-            return [_object_record(r) for r in newest(rows, "id", "created_ns").values()]
+            rows = _unused_allocations(tx, _.created_ns < created_before_ns, limit)
+            return [_object_record(r) for r in newest(rows, "id", "created_ns").values()][:max(limit, 0)]
 
         return await self._read(work)
 
     async def drop_allocations(self, object_ids: Collection[str]) -> list[ObjectRecord]:
         def work(tx: _Tx) -> list[ObjectRecord]:
-            rows = tx.rows_in("objects", OBJECT_COLUMNS, "id", object_ids, eq("registered", False),
-                              row_ids=True)
+            rows = tx.rows_in("objects", OBJECT_COLUMNS, "id", object_ids, eq("registered", False), row_ids=True)
+            in_use = _init_objects(tx, {r["id"] for r in rows})
+            rows = [r for r in rows if r["id"] not in in_use]
             tx.delete("objects", rows)
             return [_object_record(r) for _id, r in sorted(newest(rows, "id", "created_ns").items())]
 
@@ -703,24 +705,23 @@ class VastMetadataStore:
         return await self._read(work)
 
     async def add_uncontrolled_instances(self, object_id: str, instances: Sequence[tuple[str, str]]) -> None:
+        wanted: dict[str, str] = {}
+        for label, url in instances:
+            if wanted.setdefault(label, url) != url:
+                raise Conflict(f"two URLs for the instance label {label!r} of object {object_id}")
+
         def work(tx: _Tx) -> None:
             rows = tx.rows("object_instances", ["label", "url", "position"], _.object_id == object_id)
             known = {r["label"]: r["url"] for r in rows}
-            clash = sorted({label for label, url in instances if known.get(label, url) != url})
+            clash = sorted(label for label, url in wanted.items() if known.get(label, url) != url)
             if clash:
                 raise Conflict(f"object {object_id} has other instances labelled {', '.join(clash)} already")
-            position = max((r["position"] for r in rows), default=-1) + 1
-            new: list[Row] = []
-            for label, url in instances:
-                if label in known:
-                    if known[label] != url:  # two URLs for one label within this call
-                        raise Conflict(f"object {object_id} has other instances labelled {label} already")
-                    continue
-                known[label] = url
-                new.append({"object_id": object_id, "label": label, "url": url, "position": position + len(new)})
-            tx.insert("object_instances", new)
+            start = max((r["position"] for r in rows), default=-1) + 1
+            new = [(label, url) for label, url in wanted.items() if label not in known]
+            tx.insert("object_instances", [{"object_id": object_id, "label": label, "url": url, "position": start + i}
+                                           for i, (label, url) in enumerate(new)])
 
-        if instances:
+        if wanted:
             await self._write(work)
 
     async def remove_uncontrolled_instance(self, object_id: str, label: str) -> None:
@@ -765,16 +766,15 @@ class VastMetadataStore:
                                  if len(flows) <= ISIN_CHUNK else None)
             named = {o for r in live for o in r.object_ids}
             objects = _objects(tx, named)
-            init_uses = {u["object_id"] for u in tx.rows_in("object_uses", ["object_id", "segments"], "object_id", named,
-                                                            _.role == INIT) if u["segments"] > 0}
+            init_uses = _init_objects(tx, named)
             collectors = _collectors(tx, list(flows))
             contexts = {r.flow_id: SegmentContext(None, set(), {}, []) for r in requests}
             for r in live:
                 flow = _flow_record(flows[r.flow_id], collectors.get(r.flow_id, ()))
+                seen = {a["event_id"] for a in applied if a["flow_id"] == r.flow_id}
                 contexts[r.flow_id] = SegmentContext(
-                    flow, {a["event_id"] for a in applied if a["flow_id"] == r.flow_id and a["event_id"] in r.event_ids},
-                    {o: objects[o] for o in r.object_ids if o in objects}, _nearby(tx, flow, r.window),
-                    {o for o in r.object_ids if o in init_uses})
+                    flow, seen & set(r.event_ids), {o: objects[o] for o in r.object_ids if o in objects},
+                    _nearby(tx, flow, r.window), {o for o in r.object_ids if o in init_uses})
             return contexts
 
         return await self._read(work) if requests else {}
@@ -821,7 +821,7 @@ class VastMetadataStore:
 
     async def delete_flow(self, flow_id: str) -> Deletion:
         def work(tx: _Tx) -> Deletion:
-            flows = tx.rows("flows", ["id", "source_id", "metadata_updated_ns"], _.id == flow_id, row_ids=True)
+            flows = tx.rows("flows", ["id", "source_id", "metadata_updated_ns", "doc"], _.id == flow_id, row_ids=True)
             if not flows:
                 raise NotFound(f"flow {flow_id} does not exist")
             source_id = _one(flows, "metadata_updated_ns")["source_id"]  # type: ignore[index]
@@ -831,20 +831,24 @@ class VastMetadataStore:
             members = tx.rows("flow_members", ["member_id"], _.collection_id == flow_id, row_ids=True)
             allocated = tx.rows("objects", OBJECT_COLUMNS, (_.allocated_by_flow == flow_id) & eq("registered", False),
                                 row_ids=True)
+            in_use = _init_objects(tx, {r["id"] for r in allocated}, other_than_flow=flow_id)
+            allocated = [r for r in allocated if r["id"] not in in_use]
+            allocated_instances = tx.rows_in("object_instances", ["object_id"], "object_id",
+                                             {r["id"] for r in allocated}, row_ids=True)
             siblings = [r for r in tx.rows("flows", ["id"], _.source_id == source_id) if r["id"] != flow_id]
-            source_rows = [] if siblings else tx.rows("sources", ["id"], _.id == source_id, row_ids=True)
-            tags = tx.rows("tags", ["entity_id"], (_.entity_kind == "flow") & (_.entity_id == flow_id), row_ids=True)
-            if not siblings:
-                tags += tx.rows("tags", ["entity_id"], (_.entity_kind == "source") & (_.entity_id == source_id),
-                                row_ids=True)
+            source_rows = [] if siblings else tx.rows("sources", ["id", "doc"], _.id == source_id, row_ids=True)
+            tags = _TagDiff.read(tx, "flow", flow_id, {}, [_loads(r["doc"]) for r in flows]).stale
+            tags += _TagDiff.read(tx, "source", source_id, {}, [_loads(r["doc"]) for r in source_rows]).stale
             unreferenced = _Unreference(tx, flow_id, segments, whole_flow=True)
             # writes
             for table, rows in (("segments", segments), ("applied_events", events), ("flows", flows),
                                 ("flow_members", members), ("sources", source_rows), ("tags", tags)):
                 tx.delete(table, rows)
-            dropped = unreferenced.write(tx)
-            allocated = [r for r in allocated if r["id"] not in {o.object_id for o in dropped}]
+            dropped = unreferenced.write(tx)  # the flow's allocations it used itself are among these already
+            gone = set(unreferenced.gone)
+            allocated = [r for r in allocated if r["id"] not in gone]
             tx.delete("objects", allocated)
+            tx.delete("object_instances", [r for r in allocated_instances if r["object_id"] not in gone])
             span = (min(r["start_ns"] for r in segments), max(r["end_ns"] for r in segments)) if segments else None
             return Deletion(len(segments), span, dropped + [_object_record(r) for r in allocated],
                             None if siblings else source_id)
@@ -985,10 +989,13 @@ class _TagDiff:
     new: list[Row]
 
     @classmethod
-    def read(cls, tx: _Tx, kind: str, entity_id: str, doc: dict[str, Any]) -> _TagDiff:
-        stored = tx.rows("tags", ["name", "value"], (_.entity_kind == kind) & (_.entity_id == entity_id),
-                         row_ids=True)
+    def read(cls, tx: _Tx, kind: str, entity_id: str, doc: dict[str, Any],
+             previous: list[dict[str, Any]]) -> _TagDiff:
+        """Only the tag names the stored and new documents have are read, by (kind, name): the sort key."""
         wanted = tag_pairs(doc)
+        names = {n for n, _v in wanted} | {n for old in previous for n, _v in tag_pairs(old)}
+        stored = tx.rows_in("tags", ["name", "value"], "name", names,
+                            (_.entity_kind == kind) & (_.entity_id == entity_id), row_ids=True)
         kept: set[tuple[str, str | None]] = set()
         stale = []
         for r in stored:
@@ -1041,6 +1048,26 @@ def _listing(tx: _Tx, table: str, columns: Sequence[str], listing: Listing, upda
 def _objects(tx: _Tx, object_ids: Collection[str]) -> dict[str, ObjectRecord]:
     rows = newest(tx.rows_in("objects", OBJECT_COLUMNS, "id", object_ids), "id", "registered", "created_ns")
     return {object_id: _object_record(r) for object_id, r in rows.items()}
+
+
+def _init_objects(tx: _Tx, object_ids: Collection[str], *, other_than_flow: str | None = None) -> set[str]:
+    """Which of these objects some segment (of a flow other than `other_than_flow`) uses as its init object."""
+    rows = tx.rows_in("object_uses", ["object_id", "flow_id", "segments"], "object_id", object_ids, _.role == INIT)
+    return {r["object_id"] for r in rows if r["segments"] > 0 and r["flow_id"] != other_than_flow}
+
+
+def _unused_allocations(tx: _Tx, where: Predicate, limit: int) -> list[Row]:
+    """At most about `limit` allocations passing `where` that no segment uses as init object (init objects
+    are never registered). `limit_rows` keeps arbitrary rows, so a read whose rows were partly in use is
+    repeated with a limit raised by that many, until enough are left or all were read."""
+    cap = limit
+    while True:
+        rows = tx.rows("objects", OBJECT_COLUMNS, all_of(eq("registered", False), where), limit=cap)
+        in_use = _init_objects(tx, {r["id"] for r in rows})
+        unused = [r for r in rows if r["id"] not in in_use]
+        if len(rows) < cap or len(unused) >= limit:
+            return unused
+        cap = limit + len(rows) - len(unused)
 
 
 def _object_rows(tx: _Tx, object_id: str) -> list[Row]:
@@ -1113,44 +1140,55 @@ def _stats_after_delete(tx: _Tx, flow_id: str, flow: Row, deleted: list[Row]) ->
 
 
 class _Unreference:
-    """Decrements the flow's `object_uses` for segments being deleted, and finds the objects nothing uses
-    any more (as media or init object, in any flow): their records, instances and use rows are dropped."""
+    """Takes segments being deleted off the flow's `object_uses`, and finds the objects nothing uses any
+    more (as media or init object, in any flow): their records, instances and use rows are dropped."""
 
     def __init__(self, tx: _Tx, flow_id: str, segments: list[Row], *, whole_flow: bool) -> None:
-        removed: dict[tuple[str, str], int] = {}
-        for s in segments:
-            for role, object_id in ((MEDIA, s["object_id"]), (INIT, s["init_object_id"])):
-                if object_id is not None:
-                    removed[(object_id, role)] = removed.get((object_id, role), 0) + 1
+        removed = _segment_uses([(s["object_id"], s["init_object_id"]) for s in segments])
         candidates = {object_id for object_id, _role in removed}
         uses = tx.rows_in("object_uses", ["object_id", "flow_id", "role", "segments"], "object_id", candidates,
                           row_ids=True)
         own = [u for u in uses if u["flow_id"] == flow_id]
-        self.stale = own if whole_flow else []
-        self.changed: list[Row] = []
-        remaining = {u["object_id"] for u in uses if u["flow_id"] != flow_id and u["segments"] > 0}
-        if not whole_flow:  # the flow's uses in roles these segments did not have stay as they are
-            remaining |= {u["object_id"] for u in own if (u["object_id"], u["role"]) not in removed and u["segments"] > 0}
-            for (object_id, role), count in removed.items():
-                rows = [u for u in own if u["object_id"] == object_id and u["role"] == role]
-                left = sum(u["segments"] for u in rows) - count
-                self.stale += rows[1:] if left > 0 else rows  # duplicates fold into the first row
-                if left > 0:
-                    self.changed.append({**rows[0], "segments": left})
-                    remaining.add(object_id)
-        self.gone = sorted(candidates - remaining)
-        self.records = newest(tx.rows_in("objects", OBJECT_COLUMNS, "id", self.gone, row_ids=True), "id",
-                              "registered", "created_ns")
-        self.record_rows = tx.rows_in("objects", ["id"], "id", self.gone, row_ids=True)
+        others = {u["object_id"] for u in uses if u["flow_id"] != flow_id and u["segments"] > 0}
+        self.stale, self.changed, kept = (own, [], set()) if whole_flow else _fold_uses(own, removed)
+        self.gone = sorted(candidates - others - kept)
+        dropped = {id(u) for u in self.stale}
+        self.stale += [u for u in uses if u["object_id"] in self.gone and id(u) not in dropped]
+        self.record_rows = tx.rows_in("objects", OBJECT_COLUMNS, "id", self.gone, row_ids=True)
         self.instances = tx.rows_in("object_instances", ["object_id"], "object_id", self.gone, row_ids=True)
-        self.gone_uses = [u for u in uses if u["object_id"] in self.gone and u not in self.stale]
 
     def write(self, tx: _Tx) -> list[ObjectRecord]:
-        tx.delete("object_uses", self.stale + self.gone_uses)
+        tx.delete("object_uses", self.stale)
         tx.update("object_uses", self.changed, ["segments"])
         tx.delete("objects", self.record_rows)
         tx.delete("object_instances", self.instances)
-        return [_object_record(self.records[o]) for o in self.gone if o in self.records]
+        records = newest(self.record_rows, "id", "registered", "created_ns")
+        return [_object_record(records[o]) for o in self.gone if o in records]
+
+
+def _segment_uses(objects: Sequence[tuple[str, str | None]]) -> Counter[tuple[str, str]]:
+    """How many segments, given as (object_id, init_object_id), use each object, per role."""
+    media = ((object_id, MEDIA) for object_id, _init in objects)
+    inits = ((init, INIT) for _object_id, init in objects if init is not None)
+    return Counter(itertools.chain(media, inits))
+
+
+def _fold_uses(own: list[Row], removed: Counter[tuple[str, str]]) -> tuple[list[Row], list[Row], set[str]]:
+    """The flow's use rows once `removed` uses are gone: rows to delete, rows to update (duplicates fold
+    into the first), and the objects the flow still uses."""
+    stale: list[Row] = []
+    changed: list[Row] = []
+    kept = {u["object_id"] for u in own if (u["object_id"], u["role"]) not in removed and u["segments"] > 0}
+    for (object_id, role), count in removed.items():
+        rows = [u for u in own if u["object_id"] == object_id and u["role"] == role]
+        left = sum(u["segments"] for u in rows) - count
+        if left > 0:
+            changed.append({**rows[0], "segments": left})
+            stale += rows[1:]
+            kept.add(object_id)
+        else:
+            stale += rows
+    return stale, changed, kept
 
 
 class _Commit:
@@ -1197,13 +1235,21 @@ class _Commit:
         return changed
 
     def _registrations(self, tx: _Tx) -> _Writes:
-        """First uses of objects: new records, or allocations becoming registered (a registered one stays)."""
+        """First uses of objects: new records, or allocations becoming registered (a registered one stays).
+
+        Raises Conflict when a media object the segments name is neither stored nor registered here: a
+        delete in another flow's agent dropped it since the batch was planned (the caller plans again)."""
         registrations = [o for c in self.commits for o in c.objects]
+        media = {s.object_id for c in self.commits for s in c.segments}
         stored = tx.rows_in("objects", ["id", "registered", "size", "checksum"], "id",
-                            [o.object_id for o in registrations], row_ids=True)
+                            media | {o.object_id for o in registrations}, row_ids=True)
         by_id: dict[str, list[Row]] = {}
         for r in stored:
             by_id.setdefault(r["id"], []).append(r)
+        vanished = sorted(media - set(by_id) - {o.object_id for o in registrations})
+        if vanished:
+            raise Conflict(f"objects dropped while the segments using them were being written: "
+                           f"{', '.join(vanished[:5])}")
         writes = _Writes("objects", ["registered", "timerange", "key_frame_count", "init_object_id",
                                      "first_referenced_by_flow", "size", "checksum"])
         done: set[str] = set()
@@ -1226,12 +1272,10 @@ class _Commit:
 
     def _uses(self, tx: _Tx, flow_ids: set[str]) -> _Writes:
         """Add the new segments to the per-flow object use counts."""
-        added: dict[tuple[str, str, str], int] = {}
+        added: Counter[tuple[str, str, str]] = Counter()
         for c in self.commits:
-            for s in c.segments:
-                for role, object_id in ((MEDIA, s.object_id), (INIT, s.init_object_id)):
-                    if object_id is not None:
-                        added[(object_id, c.flow_id, role)] = added.get((object_id, c.flow_id, role), 0) + 1
+            for (object_id, role), n in _segment_uses([(s.object_id, s.init_object_id) for s in c.segments]).items():
+                added[(object_id, c.flow_id, role)] += n
         stored = tx.rows_in("object_uses", ["object_id", "flow_id", "role", "segments"], "object_id",
                             {key[0] for key in added}, all_of(*isin_chunks("flow_id", flow_ids))
                             if len(flow_ids) <= ISIN_CHUNK else None, row_ids=True)

@@ -48,7 +48,7 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
 @pytest.fixture(scope="module")
 def s3_stack(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("s3-stack")
-    extra = [{"media_url": f"s3://{COPIES}/c", "label": "copies", "tags": {"tier": "archive"}},
+    extra = [{"media_url": f"s3://{COPIES}/c", "label": "copies", "tags": {"tier": "archive"}, "s3_plain_urls": True},
              {"media_url": f"file://{data_dir / 'local-copies'}", "label": "local-copies"}]
     stack = launch_stack(data_dir, env={
         **CREDENTIALS,
@@ -190,8 +190,16 @@ async def test_storage_id_picks_the_backend_objects_are_uploaded_to(api: httpx.A
     await register(api, flow_id, object_id, 0)
     assert stored_bytes(moto, COPIES, f"c/{object_id}") == b"archived bytes"
     assert stored_bytes(moto, PRIMARY, f"objects/{object_id}") is None
-    [segment] = (await api.get(f"/flows/{flow_id}/segments")).json()
+    [segment] = (await api.get(f"/flows/{flow_id}/segments", params={"presigned": "true"})).json()
     assert [u["label"] for u in segment["get_urls"]] == ["copies"]
+
+    # This backend is configured to offer unsigned URLs too: presigned=false asks for those alone.
+    [unsigned] = (await api.get(f"/flows/{flow_id}/segments", params={"presigned": "false"})).json()
+    [plain] = unsigned["get_urls"]
+    assert plain == {"url": f"{moto.endpoint}/{COPIES}/c/{object_id}", "presigned": False, "label": "copies"}
+    [both] = (await api.get(f"/flows/{flow_id}/segments")).json()
+    assert [u["presigned"] for u in both["get_urls"]] == [True, False]
+    assert both["get_urls"][0]["url"].split("?")[0] == plain["url"]  # the same object, signed or not
 
     unknown = await api.post(f"/flows/{flow_id}/storage", json={"limit": 1, "storage_id": str(uuid.uuid4())})
     assert unknown.status_code == 400 and "not a storage backend" in unknown.json()["summary"]
@@ -211,12 +219,13 @@ async def test_controlled_copies_are_listed_once_complete_and_deleted_on_request
         assert response.status_code == 201, response.text
     assert stored_bytes(moto, COPIES, f"c/{object_id}") == payload
 
-    obj = (await api.get(f"/objects/{object_id}", params={"verbose_storage": "true"})).json()
+    obj = (await api.get(f"/objects/{object_id}", params={"verbose_storage": "true", "presigned": "true"})).json()
     assert [u["label"] for u in obj["get_urls"]] == ["primary", "copies", "local-copies"]
     async with httpx.AsyncClient(timeout=30) as raw:
         for url in obj["get_urls"]:
             assert (await raw.get(url["url"])).content == payload, url["label"]
-    only_archive = (await api.get(f"/objects/{object_id}", params={"storage_backend_tag.tier": "archive"})).json()
+    only_archive = (await api.get(f"/objects/{object_id}", params={"storage_backend_tag.tier": "archive",
+                                                                    "presigned": "true"})).json()
     assert [u["label"] for u in only_archive["get_urls"]] == ["copies"]
 
     again = await api.post(f"/objects/{object_id}/instances", json={"storage_id": listed["copies"]["id"]})
