@@ -173,6 +173,27 @@ async def main(args: argparse.Namespace) -> None:
         await run(args, data, env)
 
 
+async def raw_s3_put_rate(env: dict[str, str], size: int, count: int = 2000) -> float:
+    """The S3 baseline: plain aioboto3 put_object calls, 32 in flight, against the same server."""
+    import aioboto3
+
+    from stores.s3 import client_config
+
+    session = aioboto3.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                               aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    limit = asyncio.Semaphore(32)
+    body = b"x" * size
+    async with session.client("s3", endpoint_url=env["TAMS_S3_ENDPOINT"], region_name="us-east-1",
+                              config=client_config(addressing_style="path", timeout_s=30)) as s3:
+        async def put(i: int) -> None:
+            async with limit:
+                await s3.put_object(Bucket="tams-bench", Key=f"baseline/{i}", Body=body)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(put(i) for i in range(count)))
+        return count / (time.perf_counter() - started)
+
+
 def backend_env(args: argparse.Namespace, data: Path, services: contextlib.ExitStack) -> dict[str, str]:
     """Settings for the chosen metadata and media backends, starting PostgreSQL or an S3 server as needed."""
     env: dict[str, str] = {}
@@ -215,6 +236,7 @@ async def run(args: argparse.Namespace, data: Path, env: dict[str, str]) -> None
             raw_s = await produce(publisher, "bench.raw", raw_events)
             raw_rate = len(raw_events) / raw_s
             faust_rate = faust_noop_rate(stack.bootstrap, len(raw_events))
+            s3_rate = await raw_s3_put_rate(env, args.media_bytes) if args.media == "s3" else None
             # End to end.
             events = make_events(flows, per_flow, args.media_bytes, objects=objects)
             started = time.perf_counter()
@@ -242,6 +264,9 @@ async def run(args: argparse.Namespace, data: Path, env: dict[str, str]) -> None
         print(f"ratio e2e/raw:        {e2e_rate / raw_rate:10.3f}")
         print(f"faust no-op agent:    {faust_rate:10,.0f} events/s consumed (ratio to raw {faust_rate / raw_rate:.3f}: "
               f"the ceiling Faust puts on any agent; e2e reaches {e2e_rate / faust_rate:.2f} of it)")
+        if s3_rate is not None:
+            print(f"raw S3 put (aioboto3, 32 at a time, same server): {s3_rate:10,.0f} objects/s "
+                  f"(e2e reaches {e2e_rate / s3_rate:.2f} of it; by reference each first use costs one HEAD)")
         print(f"latency at {args.rate:,.0f}/s for {args.seconds:.0f}s ({len(latencies)} segments): "
               f"p50 {statistics.median(latencies):.1f} ms, p99 {pct(latencies, 0.99):.1f} ms, "
               f"max {max(latencies):.1f} ms  (flow {sample[:8]} has {visible} segments visible)")

@@ -155,12 +155,15 @@ async def measure(store: MetadataStore, http: httpx.AsyncClient, big: str, many:
 
 
 async def run_backend(name: str, metadata_url: str, open_store: Callable[[], Awaitable[MetadataStore]],
-                      args: argparse.Namespace, env: dict[str, str] | None = None) -> Figures:
+                      args: argparse.Namespace, env: dict[str, str] | None = None,
+                      settle: Callable[[], Awaitable[None]] | None = None) -> Figures:
     store = await open_store()
     big, many = str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(args.flows)]
     started = time.perf_counter()
     await fill_flow(store, big, args.segments)
     await fill_many(store, many, args.per_flow)
+    if settle is not None:  # e.g. statistics after a bulk load, as a long-running database has them
+        await settle()
     print(f"[{name}] filled {args.segments + args.flows * args.per_flow:,} segments "
           f"in {time.perf_counter() - started:.0f} s", flush=True)
     data = Path(tempfile.mkdtemp(prefix=f"tams-query-{name}-"))
@@ -211,7 +214,7 @@ async def main(args: argparse.Namespace) -> None:
         from tests.pg_server import PostgresServer, PostgresUnavailable
 
         try:
-            server = PostgresServer.start(tmp / "pg")
+            server = PostgresServer.start(tmp / "pg", durable=True)
         except PostgresUnavailable as exc:
             print(f"[postgresql] not available here: {exc}")
         else:
@@ -225,7 +228,16 @@ async def main(args: argparse.Namespace) -> None:
                     await store.open()
                     return store
 
-                results["postgresql"] = await run_backend("postgresql", dsn, pg_store, args)
+                async def analyze() -> None:
+                    import asyncpg
+
+                    conn = await asyncpg.connect(dsn)
+                    try:
+                        await conn.execute("VACUUM ANALYZE")
+                    finally:
+                        await conn.close()
+
+                results["postgresql"] = await run_backend("postgresql", dsn, pg_store, args, settle=analyze)
             finally:
                 server.stop()
 

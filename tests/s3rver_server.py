@@ -56,18 +56,21 @@ def _ensure_s3rver() -> Path:
 class S3rver:
     endpoint: str
     process: subprocess.Popen[bytes]
+    directory: Path
+    port: int
 
     @classmethod
-    def start(cls, directory: Path, bucket: str) -> S3rver:
+    def start(cls, directory: Path, bucket: str, port: int | None = None) -> S3rver:
+        """Start on `port` (default: a free one) over `directory`, where objects persist across restarts."""
         node = _ensure_node()
         script = _ensure_s3rver()
-        port = free_port()
+        port = port or free_port()
         directory.mkdir(parents=True, exist_ok=True)
         log = open(directory.parent / "s3rver.log", "ab")
         process = subprocess.Popen([node, str(script), "-d", str(directory), "-a", "127.0.0.1", "-p", str(port),
                                     "--configure-bucket", bucket, "--no-vhost-buckets"],
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        server = cls(f"http://127.0.0.1:{port}", process)
+        server = cls(f"http://127.0.0.1:{port}", process, directory, port)
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
