@@ -22,6 +22,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/ingest.py
 	$(PY) bench/query.py
+	$(PY) bench/presign.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
