@@ -31,14 +31,16 @@ def s3rver_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sta
     server = S3rver.start(base / "s3", BUCKET)
     servers = [server]
     (base / "stack").mkdir()
-    stack = launch_stack(base / "stack", env={
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "TAMS_MEDIA_URL": f"s3://{BUCKET}/media", "TAMS_S3_ENDPOINT": server.endpoint,
-        "TAMS_S3_ADDRESSING_STYLE": "path", "TAMS_S3_TIMEOUT_S": "1", "TAMS_MEDIA_RETRY_MAX_S": "1"})
     try:
-        yield stack, servers
+        stack = launch_stack(base / "stack", env={
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "TAMS_MEDIA_URL": f"s3://{BUCKET}/media", "TAMS_S3_ENDPOINT": server.endpoint,
+            "TAMS_S3_ADDRESSING_STYLE": "path", "TAMS_S3_TIMEOUT_S": "1", "TAMS_MEDIA_RETRY_MAX_S": "1"})
+        try:
+            yield stack, servers
+        finally:
+            stack.stop()
     finally:
-        stack.stop()
         for s in servers:
             s.stop()
 
