@@ -42,3 +42,15 @@ def with_metadata_version(doc: dict[str, Any], supplied: str | None = None) -> d
     body = {k: v for k, v in doc.items() if k != "metadata_version"}
     version = supplied or hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
     return {**body, "metadata_version": version}
+
+
+def attributed(doc: dict[str, Any], principal: str | None, current: dict[str, Any] | None) -> dict[str, Any]:
+    """A flow or source document with `created_by`/`updated_by` from the principal that changed it.
+
+    With a known principal both are the server's: `created_by` is kept from the stored document
+    (set on creation), `updated_by` is the principal. Without one, the client's values stand."""
+    if principal is None:
+        return doc
+    created_by = principal if current is None else current.get("created_by")
+    return {**{k: v for k, v in doc.items() if k != "created_by"}, **({"created_by": created_by} if created_by else {}),
+            "updated_by": principal}

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from agents import metrics
-from agents.documents import only_read_only_changes, patch_document, with_metadata_version
+from agents.documents import attributed, only_read_only_changes, patch_document, with_metadata_version
 from agents.rules import (
     Rejected,
     SegmentPlan,
@@ -355,11 +355,12 @@ class IngestProcessor:
         except ValidationError as exc:
             raise Rejected(RejectReason.INVALID_COMMAND, str(exc)) from None
         doc = FlowAdapter.dump_python(flow, mode="json", exclude_none=True)
-        doc = with_metadata_version(doc, command.body.get("metadata_version"))
         try:
             current = await self.store.get_flow(str(command.target_id))
         except NotFound:
             current = None
+        doc = with_metadata_version(attributed(doc, command.principal, None if current is None else current.doc),
+                                    command.body.get("metadata_version"))
         if current is not None and current.read_only and doc.get("read_only", True):
             raise Rejected(RejectReason.FLOW_READ_ONLY, f"flow {command.target_id} is read-only")
         try:
@@ -383,7 +384,8 @@ class IngestProcessor:
             flow = FlowAdapter.validate_python(patch_document(current.doc, patches))
         except ValidationError as exc:
             raise Rejected(RejectReason.INVALID_COMMAND, summarise_errors(exc)) from None
-        doc = with_metadata_version(FlowAdapter.dump_python(flow, mode="json", exclude_none=True))
+        doc = FlowAdapter.dump_python(flow, mode="json", exclude_none=True)
+        doc = with_metadata_version(attributed(doc, command.principal, current.doc))
         try:
             await self.store.put_flow(doc, time.time_ns())
         except Conflict as exc:
@@ -401,7 +403,7 @@ class IngestProcessor:
             source = Source.model_validate(patch_document(current.doc, _patches(command)))
         except ValidationError as exc:
             raise Rejected(RejectReason.INVALID_COMMAND, summarise_errors(exc)) from None
-        doc = source.model_dump(mode="json", exclude_none=True)
+        doc = attributed(source.model_dump(mode="json", exclude_none=True), command.principal, current.doc)
         await self.store.put_source(doc, time.time_ns())
         self._deliveries.append(await self.publisher.event("sources/updated", source_id, {"source": doc}))
         return {}
@@ -422,6 +424,8 @@ class IngestProcessor:
         except ValidationError as exc:
             raise Rejected(RejectReason.INVALID_COMMAND, summarise_errors(exc)) from None
         doc = profile.model_dump(mode="json", exclude_none=True, exclude={"created"})
+        if command.principal is not None:
+            doc["created_by"] = command.principal
         try:
             await self.store.create_profile(doc, time.time_ns())
         except Conflict as exc:

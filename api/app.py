@@ -15,6 +15,7 @@ from api.context import Context, ctx
 from api.errors import error_response, install_error_handlers
 from api.media import media_router
 from api.metrics import MetricsMiddleware
+from api.principal import PrincipalMiddleware
 from stores.backends import LocalUrls, StorageBackends, configured_backends
 from stores.factory import open_metadata_store
 from stores.metadata import FlowQuery
@@ -50,6 +51,7 @@ def create_app(settings: Settings, backends: StorageBackends | None = None) -> F
                   docs_url="/docs", openapi_url="/openapi.json")
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
+    app.add_middleware(PrincipalMiddleware, trusted_header=settings.principal_header)
     app.include_router(service.router)
     app.include_router(flows.router)
     app.include_router(segments.router)

@@ -11,6 +11,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from api.errors import ApiError, from_reason
+from api.principal import current_principal
 from schemas.commands import Command, CommandKind, CommandReply
 from schemas.events import rfc3339_now
 from topics.catalogue import REPLIES
@@ -80,7 +81,7 @@ class CommandClient:
     async def execute(self, kind: CommandKind, target_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Send a command for a flow (or source) and return its result; raise ApiError when it was rejected."""
         command = Command(command_id=str(uuid.uuid4()), kind=kind, target_id=target_id, reply_to=REPLIES.name,
-                          issued_at=rfc3339_now(), body=body)
+                          issued_at=rfc3339_now(), body=body, principal=current_principal.get())
         waiter: asyncio.Future[CommandReply] = asyncio.get_running_loop().create_future()
         self._waiting[command.command_id] = waiter
         try:

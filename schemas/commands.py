@@ -51,6 +51,7 @@ class Command(BaseModel):
     reply_to: str | None = Field(default=None, description="Topic to publish the CommandReply on.")
     issued_at: str
     body: dict[str, Any]
+    principal: str | None = Field(default=None, description="Who asked (created_by/updated_by), when known.")
 
 
 class CommandReply(BaseModel):

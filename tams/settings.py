@@ -62,6 +62,8 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Longest wait between retries while the media store is unreachable.")
     gc_interval_s: float = Field(
         default=60.0, gt=0, description="How often a worker looks for expired allocations to collect.")
+    principal_header: str = Field(
+        default="", description="Header an authenticating proxy sets to the caller's name (created_by/updated_by).")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str = Field(default="", description="Base URL clients use to reach the API (default: from host/port).")
