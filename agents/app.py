@@ -101,4 +101,4 @@ async def _open_processor(settings: Settings) -> IngestProcessor:
 async def _close_processor(processor: IngestProcessor) -> None:
     await processor.publisher.stop()
     await processor.store.close()
-    await processor.backends.close()
+    await processor.objects.close()

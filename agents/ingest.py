@@ -11,18 +11,18 @@ i.e. once all of that, replies included, is durable.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import ValidationError
 
 from agents import metrics
 from agents.documents import attributed, only_read_only_changes, patch_document, with_metadata_version
+from agents.objects import ObjectBytes
 from agents.rules import (
     Rejected,
     SegmentPlan,
@@ -47,14 +47,13 @@ from schemas.resources import FlowAdapter, FlowSegmentPost, Profile, ServicePost
 from schemas.timing import INT64_MAX, INT64_MIN, NS_PER_SEC, TimeRange
 from schemas.validation import summarise_errors
 from stores.backends import StorageBackends
-from stores.errors import Conflict, MediaNotFound, MediaUnavailable, NotFound
+from stores.errors import Conflict, MediaNotFound, NotFound
 from stores.media import MediaInfo
 from stores.metadata import (
     ContextRequest,
     FlowRecord,
     MetadataStore,
     ObjectAllocation,
-    ObjectRecord,
     ObjectRegistration,
     SegmentCommit,
     SegmentContext,
@@ -64,7 +63,6 @@ from topics.partitioning import owning_partition
 from topics.producer import Delivery, Publisher
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Tries at committing a batch whose objects a concurrent delete (in another flow's agent) may drop meanwhile.
 COMMIT_ATTEMPTS = 3
@@ -131,11 +129,9 @@ class IngestProcessor:
                  partitions: dict[str, int], max_media_bytes: int, delete_chunk: int = 10_000,
                  media_retry_max_s: float = 30.0) -> None:
         self.store = store
-        self.backends = backends
-        self.media = backends.default.media  # where inline media goes
+        self.objects = ObjectBytes(backends, retry_max_s=media_retry_max_s)
         self.publisher = publisher
         self.storage_id = backends.default.id
-        self.media_retry_max_s = media_retry_max_s
         self.partitions = partitions
         self.max_media_bytes = max_media_bytes
         self.delete_chunk = delete_chunk
@@ -260,11 +256,9 @@ class IngestProcessor:
         phase = phase or _Phases(time.perf_counter())
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             media = [item for w in works for item in w.inline_media()]
-            stored: dict[str, MediaInfo] = {}
-            if media:
-                stored = {i.key: i for i in await self._retrying("put", lambda: self.media.put_many(media))}
-            stored |= await self._uploaded_facts([o for w in works if w.plan for o in w.plan.objects
-                                                  if o.object_id not in stored])
+            stored = await self.objects.put_inline(media) if media else {}
+            stored |= await self.objects.uploaded_facts([o for w in works if w.plan for o in w.plan.objects
+                                                         if o.object_id not in stored])
             works = [w.with_object_facts(stored) for w in works]
             phase.done("media")
             try:
@@ -293,20 +287,6 @@ class IngestProcessor:
             metrics.EVENTS.labels(INGEST_SEGMENTS.name, "applied").inc(len(w.plan.accepted))
             if w.repeats:
                 metrics.EVENTS.labels(INGEST_SEGMENTS.name, "duplicate").inc(len(w.repeats))
-
-    async def _uploaded_facts(self, registrations: list[ObjectRegistration]) -> dict[str, MediaInfo]:
-        """Size and checksum of objects uploaded by clients, registered for the first time now."""
-        by_backend: dict[str, list[str]] = {}
-        for registration in registrations:
-            by_backend.setdefault(registration.storage_id, []).append(registration.object_id)
-        facts: dict[str, MediaInfo] = {}
-        for storage_id, keys in by_backend.items():
-            try:
-                media = self.backends.media(storage_id)
-            except NotFound:
-                continue
-            facts |= await self._retrying("info", functools.partial(media.info_many, keys))
-        return facts
 
     async def _reject_event(self, item: SegmentEvent, rejection: Rejected) -> None:
         await self._dead_letter(item.message, rejection.reason, rejection.detail, event_id=item.event.event_id,
@@ -447,19 +427,14 @@ class IngestProcessor:
         record = (await self.store.get_objects([object_id])).get(object_id)
         if record is None or not record.registered:
             raise Rejected(RejectReason.MISSING_OBJECT, f"object {object_id} is not registered")
-        try:
-            target = self.backends.get(storage_id)
-        except NotFound as exc:
-            raise Rejected(RejectReason.INVALID_COMMAND, str(exc)) from None
         if storage_id in record.storage_ids:
             return {}
-        sources = [self.backends.get(s) for s in record.storage_ids if s in {b.id for b in self.backends}]
-        if not sources:
-            raise Rejected(RejectReason.MISSING_OBJECT, f"object {object_id} has no copy on a configured backend")
         try:
-            await self._retrying("copy", lambda: target.media.copy_from(sources[0].media, object_id))
+            await self.objects.copy(record, storage_id)
         except MediaNotFound:
             raise Rejected(RejectReason.MISSING_OBJECT, f"object {object_id} has no bytes to copy") from None
+        except NotFound as exc:
+            raise Rejected(RejectReason.INVALID_COMMAND, str(exc)) from None
         await self.store.add_controlled_copy(object_id, storage_id)
         return {}
 
@@ -472,9 +447,7 @@ class IngestProcessor:
                 raise Rejected(RejectReason.FIELD_NOT_SET, str(exc)) from None
             except Conflict as exc:
                 raise Rejected(RejectReason.CONFLICT, str(exc)) from None
-            media = self.backends.media(storage_id)
-            await self._retrying("delete", functools.partial(media.delete, object_id))
-            metrics.MEDIA_DELETED.labels("instance_removed").inc()
+            await self.objects.delete_copy(object_id, storage_id)
             return {}
         try:
             await self.store.remove_uncontrolled_instance(command.body["object_id"], command.body["label"])
@@ -499,7 +472,7 @@ class IngestProcessor:
         start, end = body.get("start_ns", INT64_MIN), body.get("end_ns", INT64_MAX)
         deletion = await self.store.delete_segments(flow_id, start, end, body.get("object_id"), now,
                                                     limit=self.delete_chunk)
-        await self._forget_objects(deletion.unreferenced_objects)
+        await self.objects.forget(deletion.unreferenced_objects, cause="unreferenced")
         if deletion.span is not None:
             self._deliveries.append(await self.publisher.event("flows/segments_deleted", flow_id, {
                 "flow_id": flow_id, "timerange": str(TimeRange.from_half_open(*deletion.span))}))
@@ -525,49 +498,17 @@ class IngestProcessor:
             deletion = await self.store.delete_flow(flow_id)
         except NotFound:
             return  # a redelivered final chunk: the flow is gone already
-        await self._forget_objects(deletion.unreferenced_objects)
+        await self.objects.forget(deletion.unreferenced_objects, cause="unreferenced")
         self._deliveries.append(await self.publisher.event("flows/deleted", flow_id, {"flow_id": flow_id}))
         if deletion.source_deleted:
             self._deliveries.append(await self.publisher.event(
                 "sources/deleted", deletion.source_deleted, {"source_id": deletion.source_deleted}))
 
-    async def _forget_objects(self, records: list[ObjectRecord], cause: str = "unreferenced") -> None:
-        """Delete the controlled bytes of objects whose records are already gone (uncontrolled ones are never
-        touched). The record goes first, so no listing ever offers a URL to deleted bytes; a crash in between
-        leaves bytes without a record, which nothing serves."""
-        deletions = []
-        for record in records:
-            for storage_id in record.storage_ids:
-                try:
-                    media = self.backends.media(storage_id)
-                except NotFound:
-                    log.warning("object %s has bytes on storage %s, which is not configured: kept",
-                                record.object_id, storage_id)
-                    continue
-                deletions.append(self._retrying("delete", functools.partial(media.delete, record.object_id)))
-        await asyncio.gather(*deletions)
-        metrics.MEDIA_DELETED.labels(cause).inc(len(deletions))
-
-    async def _retrying(self, operation: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run a media-store call until it succeeds, backing off while the store is unreachable.
-
-        The batch waits meanwhile, so nothing is acked and the agent stops taking events; it goes on
-        where it stopped once the store answers again."""
-        delay = 0.2
-        while True:
-            try:
-                return await call()
-            except MediaUnavailable as exc:
-                metrics.MEDIA_RETRIES.labels(operation).inc()
-                log.warning("media store unavailable (%s); retrying %s in %.1f s", exc, operation, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.media_retry_max_s)
-
     async def _collect_allocations(self, command: Command) -> dict[str, Any]:
         """Drop allocations that were never registered, with any bytes uploaded to them. Sent by the
         collector for the allocating flow, so it runs in order with that flow's registrations."""
         dropped = await self.store.drop_allocations(command.body["object_ids"])
-        await self._forget_objects(dropped, cause="allocation_expired")
+        await self.objects.forget(dropped, cause="allocation_expired")
         if dropped:
             log.info("collected %d expired allocations of flow %s", len(dropped), command.target_id)
         return {"collected": [o.object_id for o in dropped]}
@@ -617,7 +558,7 @@ class IngestProcessor:
             now = time.time_ns()
             plan = plan_segments(flow, requests, context.objects, context.nearby, storage_id=self.storage_id,
                                  now_ns=now, init_objects=context.init_objects)
-            objects = with_facts(plan.objects, await self._uploaded_facts(plan.objects))
+            objects = with_facts(plan.objects, await self.objects.uploaded_facts(plan.objects))
             try:
                 await self.store.commit_segments([SegmentCommit(
                     flow_id=flow.id, segments=[s for _, s in plan.accepted], objects=objects,
