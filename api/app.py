@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api import flows, objects, profiles, segments, service, sources
@@ -16,6 +16,7 @@ from api.errors import error_response, install_error_handlers
 from api.media import media_router
 from api.metrics import MetricsMiddleware
 from api.principal import PrincipalMiddleware
+from api.responses import Json
 from stores.backends import LocalUrls, StorageBackends, configured_backends
 from stores.factory import open_metadata_store
 from stores.metadata import FlowQuery
@@ -47,7 +48,7 @@ def create_app(settings: Settings, backends: StorageBackends | None = None) -> F
             await store.close()
             await backends.close()
 
-    app = FastAPI(title="TAMS pipeline", version="0.1.0", lifespan=lifespan, default_response_class=ORJSONResponse,
+    app = FastAPI(title="TAMS pipeline", version="0.1.0", lifespan=lifespan, default_response_class=Json,
                   docs_url="/docs", openapi_url="/openapi.json")
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
@@ -70,7 +71,7 @@ def create_app(settings: Settings, backends: StorageBackends | None = None) -> F
         if not c.commands.running:
             return error_response(503, "Unhealthy", "the command reply listener is not running")
         await c.store.list_flows(FlowQuery(limit=1))
-        return ORJSONResponse({"status": "ok"})
+        return Json({"status": "ok"})
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

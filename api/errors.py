@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.responses import Json
 from schemas.deadletter import RejectReason
 from schemas.events import rfc3339_now
 
@@ -48,17 +48,17 @@ def from_reason(reason: RejectReason | None, detail: str | None) -> ApiError:
     return ApiError(REASON_STATUS.get(reason, 400), reason.value, detail or reason.value)
 
 
-def error_response(status: int, type_: str, summary: str) -> ORJSONResponse:
-    return ORJSONResponse({"type": type_, "summary": summary, "time": rfc3339_now()}, status_code=status)
+def error_response(status: int, type_: str, summary: str) -> Json:
+    return Json({"type": type_, "summary": summary, "time": rfc3339_now()}, status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> ORJSONResponse:
+    async def _api_error(_: Request, exc: ApiError) -> Json:
         return error_response(exc.status, exc.type, exc.summary)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _validation(_: Request, exc: RequestValidationError) -> Json:
         parts = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
@@ -66,5 +66,5 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, "ValidationError", "; ".join(parts))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> Json:
         return error_response(exc.status_code, "HTTPError", str(exc.detail))

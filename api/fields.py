@@ -10,12 +10,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import ORJSONResponse
 from pydantic import NonNegativeInt, StrictBool, StrictStr, TypeAdapter
 
 from api.bodies import json_body, validate
 from api.context import ctx
 from api.errors import bad_request, forbidden, not_found
+from api.responses import Json
 from schemas.commands import CommandKind
 from schemas.resources import FlowCollectionItem
 
@@ -47,11 +47,11 @@ def add_field_routes(router: APIRouter, collection: str, kind: CommandKind, fiel
         path = f"/{collection}/{{entity_id}}/{field}"
 
         @router.api_route(path, methods=["GET", "HEAD"], name=f"get_{singular}_{field}")
-        async def get_field(request: Request, entity_id: str) -> ORJSONResponse:
+        async def get_field(request: Request, entity_id: str) -> Json:
             doc = await load(request, entity_id)
             if field not in doc and field not in DEFAULTS:
                 raise not_found(f"{singular} {entity_id} has no {field}")
-            return ORJSONResponse(doc.get(field, DEFAULTS.get(field)))
+            return Json(doc.get(field, DEFAULTS.get(field)))
 
         @router.put(path, name=f"put_{singular}_{field}")
         async def put_field(request: Request, entity_id: str) -> Response:
@@ -74,17 +74,17 @@ def add_field_routes(router: APIRouter, collection: str, kind: CommandKind, fiel
         field_routes(name, adapter)
 
     @router.api_route(f"/{collection}/{{entity_id}}/tags", methods=["GET", "HEAD"], name=f"get_{singular}_tags")
-    async def get_tags(request: Request, entity_id: str) -> ORJSONResponse:
-        return ORJSONResponse((await load(request, entity_id)).get("tags") or {})
+    async def get_tags(request: Request, entity_id: str) -> Json:
+        return Json((await load(request, entity_id)).get("tags") or {})
 
     tag_path = f"/{collection}/{{entity_id}}/tags/{{name}}"
 
     @router.api_route(tag_path, methods=["GET", "HEAD"], name=f"get_{singular}_tag")
-    async def get_tag(request: Request, entity_id: str, name: str) -> ORJSONResponse:
+    async def get_tag(request: Request, entity_id: str, name: str) -> Json:
         tags = (await load(request, entity_id)).get("tags") or {}
         if name not in tags:
             raise not_found(f"{singular} {entity_id} has no tag {name!r}")
-        return ORJSONResponse(tags[name])
+        return Json(tags[name])
 
     @router.put(tag_path, name=f"put_{singular}_tag")
     async def put_tag(request: Request, entity_id: str, name: str) -> Response:

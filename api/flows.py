@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import ORJSONResponse
 
 from api.bodies import UUID_PATTERN, body_for_id, validate
 from api.context import ctx
@@ -14,6 +13,7 @@ from api.errors import forbidden, not_found
 from api.fields import FLOW_FIELDS, add_field_routes
 from api.filters import collected_by_ids, optional_int, tag_filter, timerange_param
 from api.paging import encode_page, listing, paging_headers, parse_bool, parse_limit
+from api.responses import Json
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
 from schemas.resources import FlowAdapter, FlowPutAdapter, ProfileFlowPut
@@ -58,7 +58,7 @@ def flow_body(record: FlowRecord, *, include_timerange: bool, clip: TimeRange | 
 
 
 @router.api_route("/flows", methods=["GET", "HEAD"])
-async def list_flows(request: Request) -> ORJSONResponse:
+async def list_flows(request: Request) -> Json:
     params = request.query_params
     limit = parse_limit(params.get("limit"))
     order = listing(params, ("created", "metadata_updated", "label"))
@@ -83,16 +83,16 @@ async def list_flows(request: Request) -> ORJSONResponse:
         next_key = encode_page(sort_key(order.sort_by, last.id, last.created_ns, last.metadata_updated_ns,
                                         last.doc.get("label")), order.sort_by)
     headers = paging_headers(request.url, limit=limit, count=len(page), next_key=next_key, reverse=order.reverse)
-    return ORJSONResponse([flow_body(r, include_timerange=False) for r in page], headers=headers)
+    return Json([flow_body(r, include_timerange=False) for r in page], headers=headers)
 
 
 @router.api_route("/flows/{flow_id}", methods=["GET", "HEAD"])
-async def get_flow(request: Request, flow_id: str) -> ORJSONResponse:
+async def get_flow(request: Request, flow_id: str) -> Json:
     params = request.query_params
     include_timerange = parse_bool("include_timerange", params.get("include_timerange"))
     clip = timerange_param(params)
     record = await load_flow(request, flow_id)
-    return ORJSONResponse(flow_body(record, include_timerange=include_timerange, clip=clip))
+    return Json(flow_body(record, include_timerange=include_timerange, clip=clip))
 
 
 @router.put("/flows/{flow_id}")
@@ -119,7 +119,7 @@ async def put_flow(request: Request, flow_id: str) -> Response:
     if not result.get("created"):
         return Response(status_code=204)
     record = await c.store.get_flow(flow_id)
-    return ORJSONResponse(flow_body(record, include_timerange=False), status_code=201)
+    return Json(flow_body(record, include_timerange=False), status_code=201)
 
 
 @router.delete("/flows/{flow_id}")
@@ -135,7 +135,7 @@ def deletion_response(result: dict[str, Any]) -> Response:
     request = result.get("deletion_request")
     if request is None:
         return Response(status_code=204)
-    return ORJSONResponse(request, status_code=202, headers={"Location": f"/flow-delete-requests/{request['id']}"})
+    return Json(request, status_code=202, headers={"Location": f"/flow-delete-requests/{request['id']}"})
 
 
 async def _flow_doc(request: Request, flow_id: str) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 from pydantic import TypeAdapter
 
 from api.bodies import body_for_id, validate
@@ -13,6 +12,7 @@ from api.context import ctx
 from api.errors import bad_request, not_found
 from api.flows import check_uuid
 from api.paging import paging_headers, parse_limit
+from api.responses import Json
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
 from schemas.resources import Profile
@@ -28,7 +28,7 @@ def profile_body(record: ProfileRecord) -> dict[str, Any]:
 
 
 @router.api_route("/service/profiles", methods=["GET", "HEAD"])
-async def list_profiles(request: Request) -> ORJSONResponse:
+async def list_profiles(request: Request) -> Json:
     params = request.query_params
     limit = parse_limit(params.get("limit"))
     records = await ctx(request).store.list_profiles(format=params.get("format"), codec=params.get("codec"),
@@ -38,27 +38,27 @@ async def list_profiles(request: Request) -> ORJSONResponse:
     headers = paging_headers(request.url, limit=limit, count=len(page),
                              next_key=page[-1].doc["id"] if more else None, reverse=False)
     headers = {k: v for k, v in headers.items() if k in ("Link", "X-Paging-Limit", "X-Paging-NextKey")}
-    return ORJSONResponse([profile_body(r) for r in page], headers=headers)
+    return Json([profile_body(r) for r in page], headers=headers)
 
 
 @router.api_route("/service/profiles/{profile_id}", methods=["GET", "HEAD"])
-async def get_profile(request: Request, profile_id: str) -> ORJSONResponse:
+async def get_profile(request: Request, profile_id: str) -> Json:
     check_uuid(profile_id, "profile id")
     try:
-        return ORJSONResponse(profile_body(await ctx(request).store.get_profile(profile_id)))
+        return Json(profile_body(await ctx(request).store.get_profile(profile_id)))
     except NotFound:
         raise not_found(f"profile {profile_id} does not exist") from None
 
 
 @router.post("/service/profiles/{profile_id}")
-async def create_profile(request: Request, profile_id: str) -> ORJSONResponse:
+async def create_profile(request: Request, profile_id: str) -> Json:
     """Profiles are immutable: creating one that exists is a 400."""
     check_uuid(profile_id, "profile id")
     profile = validate(_PROFILE, await body_for_id(request, profile_id, "profile"), "profile")
     c = ctx(request)
     await c.commands.execute(CommandKind.CREATE_PROFILE, profile_id,
                              profile.model_dump(mode="json", exclude_none=True, exclude={"created"}))
-    return ORJSONResponse(profile_body(await c.store.get_profile(profile_id)), status_code=201)
+    return Json(profile_body(await c.store.get_profile(profile_id)), status_code=201)
 
 
 async def expand_profile(request: Request, body: dict[str, Any]) -> dict[str, Any]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 from pydantic import TypeAdapter
 
 from api.bodies import json_body, validate
 from api.context import ctx
 from api.errors import not_found
 from api.paging import paging_headers, parse_limit
+from api.responses import Json
 from schemas.commands import SERVICE_TARGET, CommandKind
 from schemas.resources import ServicePost
 from schemas.timing import NS_PER_SEC, format_timestamp
@@ -22,15 +22,15 @@ _SERVICE_POST = TypeAdapter(ServicePost)
 
 
 @router.api_route("/", methods=["GET", "HEAD"])
-async def root() -> ORJSONResponse:
-    return ORJSONResponse(["service", "flows", "sources", "flow-delete-requests"])
+async def root() -> Json:
+    return Json(["service", "flows", "sources", "flow-delete-requests"])
 
 
 @router.api_route("/service", methods=["GET", "HEAD"])
-async def service(request: Request) -> ORJSONResponse:
+async def service(request: Request) -> Json:
     c = ctx(request)
     settings = c.settings
-    return ORJSONResponse({
+    return Json({
         "type": "urn:x-tams:service.pipeline",
         "api_version": API_VERSION,
         "service_version": "0.1.0",
@@ -42,7 +42,7 @@ async def service(request: Request) -> ORJSONResponse:
 
 
 @router.post("/service")
-async def update_service(request: Request) -> ORJSONResponse:
+async def update_service(request: Request) -> Json:
     """Only `name` and `description` can change; stored, and written through the agents like any change."""
     post = validate(_SERVICE_POST, await json_body(request), "service update")
     await ctx(request).commands.execute(CommandKind.UPDATE_SERVICE, str(SERVICE_TARGET),
@@ -51,26 +51,26 @@ async def update_service(request: Request) -> ORJSONResponse:
 
 
 @router.api_route("/flow-delete-requests", methods=["GET", "HEAD"])
-async def flow_delete_requests(request: Request) -> ORJSONResponse:
+async def flow_delete_requests(request: Request) -> Json:
     """Deletions too large to finish before DELETE answered (202), with their progress."""
     params = request.query_params
     limit = parse_limit(params.get("limit"))
     records = await ctx(request).store.list_deletion_requests(after_id=params.get("page"), limit=limit + 1)
     page, more = records[:limit], len(records) > limit
-    return ORJSONResponse(page, headers=paging_headers(request.url, limit=limit, count=len(page),
+    return Json(page, headers=paging_headers(request.url, limit=limit, count=len(page),
                                                        next_key=page[-1]["id"] if more else None, reverse=False))
 
 
 @router.api_route("/flow-delete-requests/{request_id}", methods=["GET", "HEAD"])
-async def flow_delete_request(request: Request, request_id: str) -> ORJSONResponse:
+async def flow_delete_request(request: Request, request_id: str) -> Json:
     try:
-        return ORJSONResponse(await ctx(request).store.get_deletion_request(request_id))
+        return Json(await ctx(request).store.get_deletion_request(request_id))
     except NotFound:
         raise not_found(f"no deletion request {request_id}") from None
 
 
 @router.api_route("/service/storage-backends", methods=["GET", "HEAD"])
-async def storage_backends(request: Request) -> ORJSONResponse:
+async def storage_backends(request: Request) -> Json:
     body = [backend.describe() for backend in ctx(request).backends]
-    return ORJSONResponse(body, headers={"X-Paging-Limit": str(max(100, len(body))), "X-Paging-Count": str(len(body)),
+    return Json(body, headers={"X-Paging-Limit": str(max(100, len(body))), "X-Paging-Count": str(len(body)),
                                          "X-Paging-Reverse-Order": "false"})

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
 
 from api.context import ctx
 from api.errors import not_found
@@ -14,6 +13,7 @@ from api.fields import SOURCE_FIELDS, add_field_routes
 from api.filters import collected_by_ids, tag_filter
 from api.flows import check_uuid
 from api.paging import encode_page, listing, paging_headers, parse_limit
+from api.responses import Json
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
 from stores.errors import NotFound
@@ -40,7 +40,7 @@ async def load_source(request: Request, source_id: str) -> SourceRecord:
 
 
 @router.api_route("/sources", methods=["GET", "HEAD"])
-async def list_sources(request: Request) -> ORJSONResponse:
+async def list_sources(request: Request) -> Json:
     params = request.query_params
     limit = parse_limit(params.get("limit"))
     order = listing(params, ("created", "updated", "label"))
@@ -54,12 +54,12 @@ async def list_sources(request: Request) -> ORJSONResponse:
         next_key = encode_page(sort_key(order.sort_by, last.doc["id"], last.created_ns, last.updated_ns,
                                         last.doc.get("label")), order.sort_by)
     headers = paging_headers(request.url, limit=limit, count=len(page), next_key=next_key, reverse=order.reverse)
-    return ORJSONResponse([source_body(r) for r in page], headers=headers)
+    return Json([source_body(r) for r in page], headers=headers)
 
 
 @router.api_route("/sources/{source_id}", methods=["GET", "HEAD"])
-async def get_source(request: Request, source_id: str) -> ORJSONResponse:
-    return ORJSONResponse(source_body(await load_source(request, source_id)))
+async def get_source(request: Request, source_id: str) -> Json:
+    return Json(source_body(await load_source(request, source_id)))
 
 
 async def _source_doc(request: Request, source_id: str) -> dict[str, Any]:
