@@ -17,7 +17,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from prometheus_client import Counter
+
 log = logging.getLogger(__name__)
+BATCH_RETRIES = Counter("tams_agent_batch_retries_total", "Batches applied again after a failed attempt")
 
 Apply = Callable[[Sequence[Any]], Awaitable[None]]
 Ack = Callable[[Any], Awaitable[Any]]
@@ -26,8 +29,11 @@ Ack = Callable[[Any], Awaitable[Any]]
 class BatchApplier:
     """Collects events from the agent loop; one task applies them in arrival order, in batches."""
 
-    def __init__(self, apply: Apply, ack: Ack, *, max_batch: int, max_pending: int) -> None:
+    def __init__(self, apply: Apply, ack: Ack, *, max_batch: int, max_pending: int, retry_first_s: float = 0.5,
+                 retry_max_s: float = 30.0) -> None:
         self._apply = apply
+        self._retry_first_s = retry_first_s
+        self._retry_max_s = retry_max_s
         self._ack = ack
         self._max_batch = max_batch
         self._max_pending = max_pending
@@ -68,9 +74,25 @@ class BatchApplier:
                 del self._pending[: self._max_batch]
                 if len(self._pending) < self._max_pending:
                     self._room.set()
-                await self._apply(batch)
+                await self._apply_until_done(batch)
                 for event in batch:
                     await self._ack(event)
+
+    async def _apply_until_done(self, batch: list[Any]) -> None:
+        """Apply a batch, retrying with backoff if it fails (a database outage, a broker hiccup, a bug).
+
+        Nothing is acked meanwhile, so the worker holds its place instead of skipping events; events and
+        segment commands carry ids, so whatever the failed attempt already applied is not applied twice."""
+        delay = self._retry_first_s
+        while True:
+            try:
+                await self._apply(batch)
+                return
+            except Exception:
+                log.exception("applying a batch of %d events failed; retrying in %.1f s", len(batch), delay)
+                BATCH_RETRIES.inc()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max_s)
 
 
 def _report_failure(task: asyncio.Task[None]) -> None:

@@ -153,6 +153,7 @@ class IngestProcessor:
 
     async def process(self, messages: Sequence[Message]) -> None:
         started = time.perf_counter()
+        self._deliveries = []  # a failed earlier attempt at this batch leaves nothing to wait for
         runs: dict[str, list[Item]] = {}
         for message in messages:
             item = await self._decode(message)
