@@ -7,10 +7,10 @@ Reads come from the metadata store; writes are field patches sent to the agent t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import NonNegativeInt, StrictBool, StrictStr, TypeAdapter
+from pydantic import Field, StrictBool, StrictInt, StrictStr, TypeAdapter
 
 from api.bodies import json_body, validate
 from api.context import ctx
@@ -21,10 +21,11 @@ from schemas.resources import FlowCollectionItem
 
 Loader = Callable[[Request, str], Awaitable[dict[str, Any]]]
 
+BIT_RATE = Annotated[StrictInt, Field(ge=0)]  # strict: JSON true is not a bit rate
 TAG_VALUE: TypeAdapter[Any] = TypeAdapter(StrictStr | list[StrictStr])
 FLOW_FIELDS: dict[str, TypeAdapter[Any]] = {
     "label": TypeAdapter(StrictStr), "description": TypeAdapter(StrictStr), "read_only": TypeAdapter(StrictBool),
-    "max_bit_rate": TypeAdapter(NonNegativeInt), "avg_bit_rate": TypeAdapter(NonNegativeInt),
+    "max_bit_rate": TypeAdapter(BIT_RATE), "avg_bit_rate": TypeAdapter(BIT_RATE),
     "flow_collection": TypeAdapter(list[FlowCollectionItem]),
 }
 SOURCE_FIELDS: dict[str, TypeAdapter[Any]] = {"label": TypeAdapter(StrictStr), "description": TypeAdapter(StrictStr)}

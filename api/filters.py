@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from enum import StrEnum
+
 from starlette.datastructures import QueryParams
 
 from api.errors import bad_request
@@ -65,3 +68,21 @@ def tags_match(tags: dict[str, str | list[str]], wanted: TagFilter) -> bool:
         if not set(have_values) & set(values):
             return False
     return all((name in tags) == present for name, present in wanted.exists.items())
+
+
+_UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def choice_param(params: QueryParams, name: str, allowed: type[StrEnum]) -> str | None:
+    """A query value the spec restricts to an enum (`format`, `status`): anything else is a 400."""
+    raw = params.get(name)
+    if raw is not None and raw not in {m.value for m in allowed}:
+        raise bad_request(f"{name} must be one of {', '.join(m.value for m in allowed)}, got {raw!r}")
+    return raw
+
+
+def uuid_param(params: QueryParams, name: str) -> str | None:
+    raw = params.get(name)
+    if raw is not None and not _UUID_TEXT.fullmatch(raw):
+        raise bad_request(f"{name} must be a UUID, got {raw!r}")
+    return raw

@@ -11,15 +11,15 @@ from api.bodies import UUID_PATTERN, body_for_id, validate
 from api.context import ctx
 from api.errors import forbidden, not_found
 from api.fields import FLOW_FIELDS, add_field_routes
-from api.filters import collected_by_ids, optional_int, tag_filter, timerange_param
+from api.filters import choice_param, collected_by_ids, optional_int, tag_filter, timerange_param, uuid_param
 from api.paging import encode_page, listing, paging_headers, parse_bool, parse_limit
 from api.responses import Json
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
-from schemas.resources import FlowAdapter, FlowPutAdapter, ProfileFlowPut
+from schemas.resources import ContentFormat, FlowAdapter, FlowPutAdapter, FlowStatus, ProfileFlowPut
 from schemas.timing import TimeRange
 from stores.errors import NotFound
-from stores.metadata import FlowQuery, FlowRecord, sort_key
+from stores.metadata import FlowQuery, FlowRecord, SegmentQuery, sort_key
 
 router = APIRouter()
 
@@ -42,8 +42,10 @@ async def load_flow(request: Request, flow_id: str) -> FlowRecord:
         raise not_found(f"flow {flow_id} does not exist") from None
 
 
-def flow_body(record: FlowRecord, *, include_timerange: bool, clip: TimeRange | None = None) -> dict[str, Any]:
-    """The flow as TAMS clients read it: the stored document plus the server-managed fields."""
+def flow_body(record: FlowRecord, *, include_timerange: bool, covered: TimeRange | None = None) -> dict[str, Any]:
+    """The flow as TAMS clients read it: the stored document plus the server-managed fields.
+
+    `covered`, when given, is the flow's timerange already limited to a query (`covered_timerange`)."""
     body = dict(record.doc)
     body["created"] = rfc3339_from_ns(record.created_ns)
     body["metadata_updated"] = rfc3339_from_ns(record.metadata_updated_ns)
@@ -53,8 +55,24 @@ def flow_body(record: FlowRecord, *, include_timerange: bool, clip: TimeRange | 
         body["collected_by"] = list(record.collected_by)
     if include_timerange:
         extent = TimeRange.never() if record.extent is None else TimeRange.from_half_open(*record.extent)
-        body["timerange"] = str(extent.intersect(clip) if clip is not None else extent)
+        body["timerange"] = str(covered if covered is not None else extent)
     return body
+
+
+async def covered_timerange(request: Request, record: FlowRecord, query: TimeRange) -> TimeRange:
+    """The flow's timerange limited to where its segments overlap `query`: the span from the first to the
+    last segment overlapping it, clipped to the query (`()` when none does). Two one-row index reads."""
+    if record.extent is None or query.is_empty:
+        return TimeRange.never()
+    start, end = query.half_open()
+    store = ctx(request).store
+    first = await store.list_segments(SegmentQuery(record.id, start, end, limit=1))
+    last = await store.list_segments(SegmentQuery(record.id, start, end, limit=1, reverse=True))
+    if not first.segments:
+        return TimeRange.never()
+    # Segments of a flow never overlap, so the one that starts last also ends last.
+    hull = TimeRange.from_half_open(first.segments[0].start_ns, last.segments[0].end_ns)
+    return hull.intersect(query)
 
 
 @router.api_route("/flows", methods=["GET", "HEAD"])
@@ -69,12 +87,12 @@ async def list_flows(request: Request) -> Json:
         overlapping = None if timerange.is_empty or timerange.is_eternity else timerange.half_open()
     init_segments = params.get("init_segments")
     records = await ctx(request).store.list_flows(FlowQuery(
-        limit=limit + 1, listing=order, source_id=params.get("source_id"),
-        format=params.get("format"), codec=params.get("codec"), label=params.get("label"),
-        status=params.get("status"), frame_width=optional_int(params, "frame_width"),
+        limit=limit + 1, listing=order, source_id=uuid_param(params, "source_id"),
+        format=choice_param(params, "format", ContentFormat), codec=params.get("codec"), label=params.get("label"),
+        status=choice_param(params, "status", FlowStatus), frame_width=optional_int(params, "frame_width"),
         frame_height=optional_int(params, "frame_height"),
         init_segments=None if init_segments is None else parse_bool("init_segments", init_segments),
-        profile_id=params.get("profile_id"), collected_by_ids=collected_by_ids(params),
+        profile_id=uuid_param(params, "profile_id"), collected_by_ids=collected_by_ids(params),
         tags=tag_filter(params), overlapping=overlapping, empty_only=empty_only))
     page, more = records[:limit], len(records) > limit
     next_key = None
@@ -90,9 +108,10 @@ async def list_flows(request: Request) -> Json:
 async def get_flow(request: Request, flow_id: str) -> Json:
     params = request.query_params
     include_timerange = parse_bool("include_timerange", params.get("include_timerange"))
-    clip = timerange_param(params)
+    query = timerange_param(params)
     record = await load_flow(request, flow_id)
-    return Json(flow_body(record, include_timerange=include_timerange, clip=clip))
+    covered = await covered_timerange(request, record, query) if include_timerange and query is not None else None
+    return Json(flow_body(record, include_timerange=include_timerange, covered=covered))
 
 
 @router.put("/flows/{flow_id}")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from api.bodies import json_body
 from api.context import ctx
 from api.errors import bad_request, not_found
-from api.filters import tag_filter
+from api.filters import tag_filter, uuid_param
 from api.paging import paging_headers, parse_limit
 from api.segments import check_uncontrolled_labels
 from api.urls import Instances, UrlRenderer
@@ -94,7 +94,7 @@ async def get_object(request: Request, object_id: str) -> Response:
     params = request.query_params
     record = await registered_object(request, object_id)
     limit = parse_limit(params.get("limit"))
-    flows = await c.store.object_references(object_id, after_flow=params.get("page"), limit=limit + 1,
+    flows = await c.store.object_references(object_id, after_flow=uuid_param(params, "page"), limit=limit + 1,
                                             flow_tags=tag_filter(params, "flow_tag"))
     page, more = flows[:limit], len(flows) > limit
     body: dict[str, object] = {"id": object_id, "referenced_by_flows": page}

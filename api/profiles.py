@@ -10,12 +10,13 @@ from pydantic import TypeAdapter
 from api.bodies import body_for_id, validate
 from api.context import ctx
 from api.errors import bad_request, not_found
+from api.filters import choice_param, uuid_param
 from api.flows import check_uuid
 from api.paging import paging_headers, parse_limit
 from api.responses import Json
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
-from schemas.resources import Profile
+from schemas.resources import ContentFormat, Profile
 from stores.errors import NotFound
 from stores.metadata import ProfileRecord
 
@@ -31,8 +32,8 @@ def profile_body(record: ProfileRecord) -> dict[str, Any]:
 async def list_profiles(request: Request) -> Json:
     params = request.query_params
     limit = parse_limit(params.get("limit"))
-    records = await ctx(request).store.list_profiles(format=params.get("format"), codec=params.get("codec"),
-                                                     label=params.get("label"), after_id=params.get("page"),
+    records = await ctx(request).store.list_profiles(format=choice_param(params, "format", ContentFormat), codec=params.get("codec"),
+                                                     label=params.get("label"), after_id=uuid_param(params, "page"),
                                                      limit=limit + 1)
     page, more = records[:limit], len(records) > limit
     headers = paging_headers(request.url, limit=limit, count=len(page),

@@ -7,13 +7,15 @@ from pydantic import TypeAdapter
 
 from api.bodies import json_body, validate
 from api.context import ctx
-from api.errors import not_found
+from api.errors import ApiError, not_found
+from api.filters import tag_filter, tags_match
 from api.paging import paging_headers, parse_limit
 from api.responses import Json
 from schemas.commands import SERVICE_TARGET, CommandKind
 from schemas.resources import ServicePost
 from schemas.timing import NS_PER_SEC, format_timestamp
 from stores.errors import NotFound
+from stores.metadata import TagFilter
 
 router = APIRouter()
 
@@ -71,6 +73,24 @@ async def flow_delete_request(request: Request, request_id: str) -> Json:
 
 @router.api_route("/service/storage-backends", methods=["GET", "HEAD"])
 async def storage_backends(request: Request) -> Json:
-    body = [backend.describe() for backend in ctx(request).backends]
-    return Json(body, headers={"X-Paging-Limit": str(max(100, len(body))), "X-Paging-Count": str(len(body)),
-                                         "X-Paging-Reverse-Order": "false"})
+    """The configured backends in configuration order (the default first), filtered by their tags, paged by id.
+
+    The spec documents no 400 here, so malformed parameters are read leniently: a filter that is not
+    true/false filters nothing, and a paging key this service never issued pages to nothing."""
+    params = request.query_params
+    limit = parse_limit(params.get("limit"))
+    reverse = params.get("reverse_order", "").lower() in ("true", "1")
+    try:
+        wanted = tag_filter(params)
+    except ApiError:
+        wanted = TagFilter()
+    backends = [b for b in ctx(request).backends if tags_match(b.tags, wanted)]
+    if reverse:
+        backends.reverse()
+    after = params.get("page")
+    if after is not None:
+        ids = [b.id for b in backends]
+        backends = backends[ids.index(after) + 1:] if after in ids else []
+    page, more = backends[:limit], len(backends) > limit
+    return Json([b.describe() for b in page], headers=paging_headers(
+        request.url, limit=limit, count=len(page), next_key=page[-1].id if more else None, reverse=reverse))

@@ -10,12 +10,13 @@ from fastapi import APIRouter, Request
 from api.context import ctx
 from api.errors import not_found
 from api.fields import SOURCE_FIELDS, add_field_routes
-from api.filters import collected_by_ids, tag_filter
+from api.filters import choice_param, collected_by_ids, tag_filter
 from api.flows import check_uuid
 from api.paging import encode_page, listing, paging_headers, parse_limit
 from api.responses import Json
 from schemas.commands import CommandKind
 from schemas.events import rfc3339_from_ns
+from schemas.resources import ContentFormat
 from stores.errors import NotFound
 from stores.metadata import SourceQuery, SourceRecord, sort_key
 
@@ -45,7 +46,7 @@ async def list_sources(request: Request) -> Json:
     limit = parse_limit(params.get("limit"))
     order = listing(params, ("created", "updated", "label"))
     records = await ctx(request).store.list_sources(SourceQuery(
-        limit=limit + 1, listing=order, format=params.get("format"), label=params.get("label"),
+        limit=limit + 1, listing=order, format=choice_param(params, "format", ContentFormat), label=params.get("label"),
         tags=tag_filter(params), collected_by_ids=collected_by_ids(params)))
     page, more = records[:limit], len(records) > limit
     next_key = None

@@ -30,6 +30,8 @@ class UrlRenderer:
         accept = params.get("accept_get_urls")
         self._labels = None if accept is None else {label for label in accept.split(",") if label}
         presigned = params.get("presigned")
+        if presigned is not None:
+            presigned = "true" if parse_bool("presigned", presigned) else "false"
         storage_ids = params.get("accept_storage_ids")
         wanted_ids = set(storage_ids.split(",")) if storage_ids else None
         backend_tags = tag_filter(params, "storage_backend_tag")
@@ -49,6 +51,7 @@ class UrlRenderer:
                 kinds.append((b, False, orjson.dumps({"presigned": False, "label": b.label, **extra})[1:]))
             if kinds:
                 self._kinds[b.id] = kinds
+        self._uncontrolled_extra = {"controlled": False} if verbose else {}  # not verbose: url, presigned, label
         self.single_backend = len(c.backends) == 1
         self._default = (c.backends.default.id,)
         # Uncontrolled URLs have no backend, so any backend filter leaves them out.
@@ -71,7 +74,7 @@ class UrlRenderer:
                        else backend.urls.plain_url(object_id))
                 entries.append(b'{"url":' + orjson.dumps(url) + b"," + tail)
         if self.uncontrolled:
-            entries += [orjson.dumps({"url": url, "presigned": False, "label": label, "controlled": False})
+            entries += [orjson.dumps({"url": url, "presigned": False, "label": label, **self._uncontrolled_extra})
                         for label, url in uncontrolled if self._labels is None or label in self._labels]
         return b',"get_urls":[' + b",".join(entries) + b"]" if entries else b""
 

@@ -29,7 +29,9 @@ async def test_segment_get_urls_add_uncontrolled_instances_that_filters_honour(h
 
     everything = await urls()
     assert [u["label"] for u in everything] == ["local", "mirror"]
-    assert everything[1] == {**mirror, "presigned": False, "controlled": False}
+    assert everything[1] == {**mirror, "presigned": False}  # without verbose_storage: url, presigned, label
+    verbose = await urls(verbose_storage="true")
+    assert verbose[1] == {**mirror, "presigned": False, "controlled": False}
     assert [u["label"] for u in await urls(accept_get_urls="mirror")] == ["mirror"]
     assert [u["label"] for u in await urls(presigned="true")] == ["local"]
     assert [u["label"] for u in await urls(presigned="false")] == ["mirror"]

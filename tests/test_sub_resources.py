@@ -59,11 +59,12 @@ async def test_sources_are_created_with_their_flow_and_editable(http: httpx.Asyn
     source_id = flow["source_id"]
     source = (await http.get(f"/sources/{source_id}")).json()
     assert source["id"] == source_id and source["format"] == "urn:x-nmos:format:video"
-    assert (await http.put(f"/sources/{source_id}/label", json="camera A")).status_code == 204
+    label = f"camera {source_id}"  # unique: other tests share the stack
+    assert (await http.put(f"/sources/{source_id}/label", json=label)).status_code == 204
     assert (await http.put(f"/sources/{source_id}/tags/site", json="london")).status_code == 204
     source = (await http.get(f"/sources/{source_id}")).json()
-    assert source["label"] == "camera A" and source["tags"] == {"site": "london"}
-    listed = (await http.get("/sources", params={"label": "camera A"})).json()
+    assert source["label"] == label and source["tags"] == {"site": "london"}
+    listed = (await http.get("/sources", params={"label": label})).json()
     assert [s["id"] for s in listed] == [source_id]
     assert (await http.get("/sources/3fa85f64-5717-4562-b3fc-2c963f66afa6")).status_code == 404
     assert (await http.get("/sources/not-a-uuid")).status_code == 404
