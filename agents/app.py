@@ -29,6 +29,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=settings.kafka_session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 5),
         web_enabled=False,
+        datadir=str(settings.data_dir / "faust"),  # not the working directory
         topic_partitions=settings.kafka_partitions,
         topic_replication_factor=1,
         topic_allow_declare=False,

@@ -154,7 +154,7 @@ def faust_noop_rate(bootstrap: str, count: int) -> float:
     """Consume the raw baseline's events with a Faust agent that does nothing (a separate process)."""
     script = Path(__file__).with_name("faust_noop.py")
     out = subprocess.run([sys.executable, str(script), bootstrap, "bench.raw", str(count)], capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=300, cwd=tempfile.mkdtemp(prefix="tams-faust-noop-"))  # Faust's datadir
     found = re.search(r"\brate (\d+)", out.stdout + out.stderr)  # Faust routes stdout through its logger
     if found is None:
         raise RuntimeError(f"faust no-op probe failed: {out.stdout[-2000:]} {out.stderr[-2000:]}")
