@@ -75,6 +75,8 @@ def run_up(settings: Settings) -> int:
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
+        if stopping:  # a second Ctrl-C (or a signal forwarded twice) must not interrupt the shutdown
+            return
         stopping = True
         raise KeyboardInterrupt
 
