@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 import orjson
@@ -15,6 +16,7 @@ T = TypeVar("T")
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+UUID_RE = re.compile(UUID_PATTERN)  # the spec's uuid.json
 
 
 async def json_body(request: Request) -> Any:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 
 from starlette.datastructures import QueryParams
 
+from api.bodies import UUID_RE
 from api.errors import bad_request
 from api.paging import parse_bool
 from schemas.timing import InvalidTimeRange, TimeRange
@@ -70,9 +70,6 @@ def tags_match(tags: dict[str, str | list[str]], wanted: TagFilter) -> bool:
     return all((name in tags) == present for name, present in wanted.exists.items())
 
 
-_UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
 def choice_param(params: QueryParams, name: str, allowed: type[StrEnum]) -> str | None:
     """A query value the spec restricts to an enum (`format`, `status`): anything else is a 400."""
     raw = params.get(name)
@@ -83,6 +80,6 @@ def choice_param(params: QueryParams, name: str, allowed: type[StrEnum]) -> str 
 
 def uuid_param(params: QueryParams, name: str) -> str | None:
     raw = params.get(name)
-    if raw is not None and not _UUID_TEXT.fullmatch(raw):
+    if raw is not None and not UUID_RE.match(raw):
         raise bad_request(f"{name} must be a UUID, got {raw!r}")
     return raw

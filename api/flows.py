@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from api.bodies import UUID_PATTERN, body_for_id, validate
+from api.bodies import UUID_RE, body_for_id, validate
 from api.context import ctx
 from api.errors import forbidden, not_found
 from api.fields import FLOW_FIELDS, add_field_routes
@@ -23,13 +22,12 @@ from stores.metadata import FlowQuery, FlowRecord, SegmentQuery, sort_key
 
 router = APIRouter()
 
-_UUID = re.compile(UUID_PATTERN)
 SERVER_MANAGED = ("created", "metadata_updated", "segments_updated", "collected_by", "timerange")
 
 
 def check_uuid(value: str, what: str) -> str:
     """A malformed id names nothing: 404, which the spec documents for every operation on an id."""
-    if not _UUID.match(value):
+    if not UUID_RE.match(value):
         raise not_found(f"{what} {value!r} is not a valid UUID, so nothing has it")
     return value
 

@@ -34,16 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schemas.ingest import IngestSegmentEvent, encode_ingest_event  # noqa: E402
 from schemas.timing import NS_PER_SEC, TimeRange  # noqa: E402
+from tests.conftest import video_flow  # noqa: E402
 from tests.stack import launch_stack  # noqa: E402
 from topics.producer import Publisher  # noqa: E402
 
 SEGMENT = NS_PER_SEC // 25
-
-
-def flow_doc(flow_id: str) -> dict[str, object]:
-    return {"id": flow_id, "source_id": str(uuid.uuid4()), "format": "urn:x-nmos:format:video",
-            "codec": "video/h264", "container": "video/mp2t",
-            "essence_parameters": {"frame_width": 1920, "frame_height": 1080, "frame_rate": {"numerator": 25}}}
 
 
 def make_events(flows: list[str], per_flow: int, media_bytes: int, offset: int = 0,
@@ -220,7 +215,7 @@ async def run(args: argparse.Namespace, data: Path, env: dict[str, str]) -> None
         async with httpx.AsyncClient(base_url=stack.base_url, timeout=120) as http:
             flows = [str(uuid.uuid4()) for _ in range(args.flows)]
             for flow_id in flows:
-                r = await http.put(f"/flows/{flow_id}", json=flow_doc(flow_id))  # waits for the worker to join
+                r = await http.put(f"/flows/{flow_id}", json=video_flow(flow_id))  # waits for the worker to join
                 assert r.status_code == 201, r.text
             publisher = Publisher(stack.bootstrap)
             await publisher.start()

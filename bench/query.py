@@ -47,6 +47,7 @@ from stores.metadata import (  # noqa: E402
     SegmentQuery,
     StoredSegment,
 )
+from tests.conftest import video_flow  # noqa: E402
 from tests.stack import launch_stack  # noqa: E402
 
 SEGMENT = 2 * NS_PER_SEC
@@ -70,12 +71,6 @@ class Figures:
         self.rows[name] = values
 
 
-def flow_doc(flow_id: str) -> dict[str, Any]:
-    return {"id": flow_id, "source_id": str(uuid.uuid4()), "format": "urn:x-nmos:format:video", "codec": "video/h264",
-            "container": "video/mp2t",
-            "essence_parameters": {"frame_width": 1920, "frame_height": 1080, "frame_rate": {"numerator": 25}}}
-
-
 def flow_commit(flow_id: str, first: int, last: int) -> SegmentCommit:
     """Segments [first, last) of a flow, each registering its own object, as the agent commits them."""
     segments, objects, now = [], [], time.time_ns()
@@ -89,7 +84,7 @@ def flow_commit(flow_id: str, first: int, last: int) -> SegmentCommit:
 
 
 async def fill_flow(store: MetadataStore, flow_id: str, count: int, batch: int = 20_000) -> None:
-    await store.put_flow(flow_doc(flow_id), time.time_ns())
+    await store.put_flow(video_flow(flow_id), time.time_ns())
     for first in range(0, count, batch):
         await store.commit_segments([flow_commit(flow_id, first, min(count, first + batch))])
 
@@ -100,7 +95,7 @@ async def fill_many(store: MetadataStore, flow_ids: list[str], per_flow: int) ->
     for first in range(0, len(flow_ids), group):
         chunk = flow_ids[first:first + group]
         for flow_id in chunk:
-            await store.put_flow(flow_doc(flow_id), time.time_ns())
+            await store.put_flow(video_flow(flow_id), time.time_ns())
         await store.commit_segments([flow_commit(flow_id, 0, per_flow) for flow_id in chunk])
 
 

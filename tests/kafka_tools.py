@@ -55,3 +55,13 @@ async def wait_for_segments(http: httpx.AsyncClient, flow_ids: list[str], expect
         if total >= expected or time.monotonic() > deadline:
             return found
         await asyncio.sleep(0.5)
+
+
+async def segments_at_least(http: httpx.AsyncClient, flow_id: str, count: int, timeout: float = 120.0
+                            ) -> list[dict]:
+    """Wait until the flow has at least `count` segments; returns them (fails after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while len(found := await all_segments(http, flow_id)) < count:
+        assert time.monotonic() < deadline, f"{len(found)} of {count} segments after {timeout} s"
+        await asyncio.sleep(0.2)
+    return found

@@ -11,15 +11,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
-import httpx
 
 from stores.s3 import client_config
-from tests.stack import free_port
+from tests.stack import free_port, wait_until_answering
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "tams-test-key", "AWS_SECRET_ACCESS_KEY": "tams-test-secret",
                "AWS_DEFAULT_REGION": "us-east-1"}
@@ -38,18 +36,12 @@ class MotoServer:
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                    env={**os.environ, **CREDENTIALS})
         server = cls(f"http://127.0.0.1:{port}", process)
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"moto server exited: {log_path.read_text()[-2000:]}")
-            try:
-                httpx.get(server.endpoint, timeout=1)
-                return server
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    server.stop()
-                    raise TimeoutError("moto server did not start") from None
-                time.sleep(0.1)
+        try:
+            wait_until_answering(server.endpoint, process, "moto server", log=log_path, timeout=30, healthy=False)
+        except BaseException:
+            server.stop()
+            raise
+        return server
 
     def client(self):  # noqa: ANN201 - a boto3 S3 client
         return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",

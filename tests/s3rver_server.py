@@ -11,13 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from tests.stack import free_port
+from tests.stack import free_port, wait_until_answering
 
 VERSION = "3.7.1"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tams-tests" / f"s3rver-{VERSION}"
@@ -71,18 +68,13 @@ class S3rver:
                                     "--configure-bucket", bucket, "--no-vhost-buckets"],
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         server = cls(f"http://127.0.0.1:{port}", process, directory, port)
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise S3rverUnavailable(f"s3rver exited with {process.returncode}")
-            try:
-                httpx.get(server.endpoint, timeout=1)
-                return server
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    server.stop()
-                    raise TimeoutError("s3rver did not start") from None
-                time.sleep(0.1)
+        try:
+            wait_until_answering(server.endpoint, process, "s3rver", log=directory.parent / "s3rver.log", timeout=30,
+                                 healthy=False)
+        except BaseException:
+            server.stop()
+            raise
+        return server
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -59,16 +59,14 @@ class Stack:
         """Start an API process (on its own port if given) and wait until it is healthy; returns its base URL."""
         proc = self._spawn(name, "api", env={"TAMS_API_PORT": str(port)} if port is not None else None)
         base_url = f"http://127.0.0.1:{port or self.api_port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"{name} exited: {(self.data_dir / f'{name}.log').read_text()[-3000:]}"
-            try:
-                if httpx.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    return base_url
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"{name} did not become healthy")
+        wait_until_answering(f"{base_url}/health", proc, name, log=self.data_dir / f"{name}.log")
+        return base_url
+
+    def worker_metric(self, metric: str, worker: str = "worker") -> float:
+        """The sum of a worker's Prometheus samples named `metric` (over all labels; 0 when it has none yet)."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_ports[worker]}/metrics", timeout=10).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith((f"{metric} ", f"{metric}{{")))
 
     def stop(self) -> None:
         for name, proc in list(self.processes.items()):
@@ -84,6 +82,24 @@ class Stack:
 
     def log(self, name: str) -> str:
         return (self.data_dir / f"{name}.log").read_text(errors="replace")
+
+
+def wait_until_answering(url: str, process: subprocess.Popen[bytes], name: str, *, log: Path | None = None,
+                         timeout: float = 60.0, healthy: bool = True) -> None:
+    """Wait until `url` answers (with 200 when `healthy`), failing early if `process` exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+            raise RuntimeError(f"{name} exited with {process.returncode}: {tail}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200 or not healthy:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} did not answer {url} within {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 def launch_stack(data_dir: Path, *, partitions: int = 4, env: dict[str, str] | None = None,

@@ -24,7 +24,7 @@ from schemas.timing import NS_PER_SEC, TimeRange
 from stores.metadata import ObjectRecord
 from stores.sqlite import SqliteMetadataStore
 from tests.conftest import video_flow
-from tests.kafka_tools import all_segments
+from tests.kafka_tools import all_segments, segments_at_least
 from tests.s3_server import CREDENTIALS, MotoServer
 from tests.stack import Stack, launch_stack
 from topics.producer import Publisher
@@ -278,12 +278,6 @@ async def test_bytes_go_with_the_last_reference_not_before(api: httpx.AsyncClien
     assert (await api.get(f"/objects/{object_id}")).status_code == 404
 
 
-async def worker_metric(stack: Stack, name: str) -> float:
-    async with httpx.AsyncClient(timeout=10) as raw:
-        text = (await raw.get(f"http://127.0.0.1:{stack.metrics_ports['worker']}/metrics")).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
-
-
 @pytest.mark.slow
 async def test_ingest_waits_out_an_s3_outage_and_loses_nothing(
         s3_stack: Stack, api: httpx.AsyncClient, moto: MotoServer) -> None:
@@ -299,22 +293,22 @@ async def test_ingest_waits_out_an_s3_outage_and_loses_nothing(
         for event, media in events[:outage_at]:
             await publisher.ingest(event, media)
         await publisher.flush()
-        await wait_until_segments(api, flow_id, outage_at)
+        await segments_at_least(api, flow_id, outage_at)
 
-        retries_before = await worker_metric(s3_stack, "tams_agent_media_retries_total")
+        retries_before = s3_stack.worker_metric("tams_agent_media_retries_total")
         moto.pause()
         try:
             for event, media in events[outage_at:]:
                 await publisher.ingest(event, media)
             await publisher.flush()
             deadline = time.monotonic() + 60
-            while await worker_metric(s3_stack, "tams_agent_media_retries_total") <= retries_before:
+            while s3_stack.worker_metric("tams_agent_media_retries_total") <= retries_before:
                 assert time.monotonic() < deadline, "the agent never retried against the stopped S3"
                 await asyncio.sleep(0.2)
             assert len(await all_segments(api, flow_id)) == outage_at  # nothing applied without its media
         finally:
             moto.resume()
-        await wait_until_segments(api, flow_id, count)
+        await segments_at_least(api, flow_id, count)
     finally:
         await publisher.stop()
 
@@ -328,13 +322,6 @@ async def test_ingest_waits_out_an_s3_outage_and_loses_nothing(
     for event, media in events:  # inline media: size and checksum recorded as the agent stored them
         record = records[objects[str(event.timerange)]]
         assert (record.size, record.checksum) == (len(media), f"md5:{hashlib.md5(media).hexdigest()}")
-
-
-async def wait_until_segments(api: httpx.AsyncClient, flow_id: str, count: int, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(await all_segments(api, flow_id)) < count:
-        assert time.monotonic() < deadline, f"fewer than {count} segments after {timeout} s"
-        await asyncio.sleep(0.2)
 
 
 def test_moto_server_is_real_http(moto: MotoServer, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from schemas.ingest import IngestSegmentEvent
 from schemas.timing import NS_PER_SEC, TimeRange
 from stores.sigv4 import S3Presigner
 from tests.conftest import video_flow
-from tests.kafka_tools import all_segments
+from tests.kafka_tools import all_segments, segments_at_least
 from tests.s3rver_server import ACCESS_KEY, SECRET_KEY, S3rver
 from tests.stack import Stack, launch_stack
 from topics.producer import Publisher
@@ -45,21 +45,6 @@ def s3rver_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sta
             s.stop()
 
 
-async def retries(stack: Stack) -> float:
-    async with httpx.AsyncClient(timeout=10) as raw:
-        text = (await raw.get(f"http://127.0.0.1:{stack.metrics_ports['worker']}/metrics")).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("tams_agent_media_retries_total{"))
-
-
-async def segments_at_least(api: httpx.AsyncClient, flow_id: str, count: int, timeout: float = 120) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while len(found := await all_segments(api, flow_id)) < count:
-        assert time.monotonic() < deadline, f"{len(found)} of {count} segments after {timeout} s"
-        await asyncio.sleep(0.2)
-    return found
-
-
 @pytest.mark.slow
 async def test_ingest_resumes_after_s3_is_stopped_and_started_again(s3rver_stack: tuple[Stack, list[S3rver]]
                                                                     ) -> None:
@@ -85,7 +70,7 @@ async def test_ingest_resumes_after_s3_is_stopped_and_started_again(s3rver_stack
                 await publisher.ingest(event, media)
             await publisher.flush()
             deadline = time.monotonic() + 60
-            while await retries(stack) == 0:  # the agent meets the refused connections and backs off
+            while stack.worker_metric("tams_agent_media_retries_total") == 0:  # the agent meets the refused connections and backs off
                 assert time.monotonic() < deadline, "the agent never retried against the stopped S3"
                 await asyncio.sleep(0.2)
             assert len(await all_segments(api, flow_id)) == 80  # nothing applied without its media
