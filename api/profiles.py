@@ -32,7 +32,8 @@ def profile_body(record: ProfileRecord) -> dict[str, Any]:
 async def list_profiles(request: Request) -> Json:
     params = request.query_params
     limit = parse_limit(params.get("limit"))
-    records = await ctx(request).store.list_profiles(format=choice_param(params, "format", ContentFormat), codec=params.get("codec"),
+    records = await ctx(request).store.list_profiles(format=choice_param(params, "format", ContentFormat),
+                                                     codec=params.get("codec"),
                                                      label=params.get("label"), after_id=uuid_param(params, "page"),
                                                      limit=limit + 1)
     page, more = records[:limit], len(records) > limit

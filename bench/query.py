@@ -141,7 +141,8 @@ async def measure(store: MetadataStore, http: httpx.AsyncClient, big: str, many:
                 raw_p50=statistics.median(raw))
 
     window = str(TimeRange.from_half_open(SEGMENT * (args.segments // 2), SEGMENT * (args.segments // 2 + 1000)))
-    for label, extra in (("limit=1000, presigned S3 URLs", {}), ("limit=1000, accept_get_urls=", {"accept_get_urls": ""})):
+    cases = (("limit=1000, presigned S3 URLs", {}), ("limit=1000, accept_get_urls=", {"accept_get_urls": ""}))
+    for label, extra in cases:
         params = {"timerange": window, "limit": "1000", **extra}
         api = await timed(lambda: http.get(f"/flows/{big}/segments", params=params),
                           lambda r: r.status_code == 200 and len(r.json()) == 1000, max(20, args.requests // 4))

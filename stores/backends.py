@@ -95,7 +95,9 @@ class S3Urls:
                                        now=now)
 
     def plain_url(self, key: str) -> str | None:
-        return f"{self._bucket_url.rstrip('/')}/{quote_key(self._store.object_key(key))}" if self.offers_plain_urls else None
+        if not self.offers_plain_urls:
+            return None
+        return f"{self._bucket_url.rstrip('/')}/{quote_key(self._store.object_key(key))}"
 
 
 @dataclass(frozen=True, slots=True)

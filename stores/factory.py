@@ -36,7 +36,9 @@ async def open_metadata_store(settings: Settings, *, readers: int = 4) -> Metada
 
 
 def vast_store_from_url(location: str, settings: Settings) -> MetadataStore:
-    """`vast://[access:secret@]host[:port]/bucket/schema[?tls=true]`; keys default to TAMS_VAST_ACCESS_KEY/SECRET_KEY."""
+    """`vast://[access:secret@]host[:port]/bucket/schema[?tls=true]`.
+
+    The keys default to TAMS_VAST_ACCESS_KEY and TAMS_VAST_SECRET_KEY (better than keys in a URL)."""
     try:
         import vastdb
     except ImportError:

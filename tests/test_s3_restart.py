@@ -70,7 +70,8 @@ async def test_ingest_resumes_after_s3_is_stopped_and_started_again(s3rver_stack
                 await publisher.ingest(event, media)
             await publisher.flush()
             deadline = time.monotonic() + 60
-            while stack.worker_metric("tams_agent_media_retries_total") == 0:  # the agent meets the refused connections and backs off
+            # The agent meets the refused connections and backs off.
+            while stack.worker_metric("tams_agent_media_retries_total") == 0:
                 assert time.monotonic() < deadline, "the agent never retried against the stopped S3"
                 await asyncio.sleep(0.2)
             assert len(await all_segments(api, flow_id)) == 80  # nothing applied without its media
