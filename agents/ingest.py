@@ -549,13 +549,13 @@ class IngestProcessor:
         requests = [_request_from_post(i, p) for i, p in enumerate(posts)]
         flow_id = str(command.target_id)
         named = {r.object_id for r in requests} | {r.init_object_id for r in requests if r.init_object_id}
-        context = (await self.store.segment_context([ContextRequest(
-            flow_id, (), named, segment_window(r.timerange for r in requests))]))[flow_id]
-        if context.flow is None:
-            raise Rejected(RejectReason.UNKNOWN_FLOW, f"flow {flow_id} does not exist")
-        flow = context.flow
-        check_flow_writable(flow)  # a whole-request refusal (403/400), not one failure per segment
+        window = segment_window(r.timerange for r in requests)
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            context = (await self.store.segment_context([ContextRequest(flow_id, (), named, window)]))[flow_id]
+            if context.flow is None:
+                raise Rejected(RejectReason.UNKNOWN_FLOW, f"flow {flow_id} does not exist")
+            flow = context.flow
+            check_flow_writable(flow)  # a whole-request refusal (403/400), not one failure per segment
             now = time.time_ns()
             plan = plan_segments(flow, requests, context.objects, context.nearby, storage_id=self.storage_id,
                                  now_ns=now, init_objects=context.init_objects)
@@ -569,10 +569,6 @@ class IngestProcessor:
                 if attempt == COMMIT_ATTEMPTS:
                     raise
                 # Another flow's agent dropped an object these segments use since they were planned: plan again.
-                context = (await self.store.segment_context([ContextRequest(
-                    flow_id, (), named, segment_window(r.timerange for r in requests))]))[flow_id]
-                if context.flow is None:
-                    raise Rejected(RejectReason.UNKNOWN_FLOW, f"flow {flow_id} does not exist") from None
         for request, _ in plan.accepted:  # uncontrolled URLs given with the segment (checked by the API)
             if posts[request.ref].get_urls:
                 try:
