@@ -17,6 +17,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from stores.errors import Conflict, NotFound
+
 
 @dataclass(frozen=True, slots=True)
 class FlowRecord:
@@ -185,6 +187,19 @@ class TagFilter:
 
     values: dict[str, tuple[str, ...]] = field(default_factory=dict)
     exists: dict[str, bool] = field(default_factory=dict)
+
+
+def without_copy(object_id: str, primary: str, copies: Sequence[str], storage_id: str
+                 ) -> tuple[str, list[str]]:
+    """The object's (primary storage id, further copies) once the copy on `storage_id` is forgotten; the first
+    remaining copy becomes primary. Raises NotFound for no copy there, Conflict for the only controlled one."""
+    if storage_id == primary:
+        if not copies:
+            raise Conflict(f"storage {storage_id} holds the only controlled instance of object {object_id}")
+        return copies[0], list(copies[1:])
+    if storage_id in copies:
+        return primary, [c for c in copies if c != storage_id]
+    raise NotFound(f"object {object_id} has no controlled instance on storage {storage_id}")
 
 
 SortKey = tuple[int, int | str, str]

@@ -47,6 +47,7 @@ from stores.metadata import (
     SourceRecord,
     StoredSegment,
     TagFilter,
+    without_copy,
 )
 
 # Numbered additive migrations: version N is MIGRATIONS[N - 1]. Never edit a released one; append.
@@ -394,14 +395,7 @@ class PostgresMetadataStore:
         async with self._transaction() as conn:
             row = await _lock_storage(conn, object_id)
             primary, copies = row["storage_id"], list(row["copies"])
-            if storage_id == primary:
-                if not copies:
-                    raise Conflict(f"storage {storage_id} holds the only controlled instance of object {object_id}")
-                primary, copies = copies[0], copies[1:]
-            elif storage_id in copies:
-                copies.remove(storage_id)
-            else:
-                raise NotFound(f"object {object_id} has no controlled instance on storage {storage_id}")
+            primary, copies = without_copy(object_id, primary, copies, storage_id)
             await conn.execute("UPDATE objects SET storage_id = $2, copies = $3 WHERE id = $1",
                                object_id, primary, copies)
 

@@ -37,6 +37,7 @@ from stores.metadata import (
     SourceRecord,
     StoredSegment,
     TagFilter,
+    without_copy,
 )
 
 T = TypeVar("T")
@@ -455,14 +456,7 @@ class SqliteMetadataStore:
             if row is None:
                 raise NotFound(f"object {object_id} does not exist")
             primary, copies = row[0], orjson.loads(row[1])
-            if storage_id == primary:
-                if not copies:
-                    raise Conflict(f"storage {storage_id} holds the only controlled instance of object {object_id}")
-                primary, copies = copies[0], copies[1:]
-            elif storage_id in copies:
-                copies.remove(storage_id)
-            else:
-                raise NotFound(f"object {object_id} has no controlled instance on storage {storage_id}")
+            primary, copies = without_copy(object_id, primary, copies, storage_id)
             conn.execute("UPDATE objects SET storage_id = ?, copies = ? WHERE id = ?",
                          (primary, orjson.dumps(copies).decode(), object_id))
 

@@ -55,6 +55,7 @@ from stores.metadata import (
     StoredSegment,
     TagFilter,
     sort_key,
+    without_copy,
 )
 
 T = TypeVar("T")
@@ -678,14 +679,7 @@ class VastMetadataStore:
         def work(tx: _Tx) -> None:
             rows = _object_rows(tx, object_id)
             primary, copies = rows[0]["storage_id"], _loads(rows[0]["copies"] or "[]")
-            if storage_id == primary:
-                if not copies:
-                    raise Conflict(f"storage {storage_id} holds the only controlled instance of object {object_id}")
-                primary, copies = copies[0], copies[1:]
-            elif storage_id in copies:
-                copies.remove(storage_id)
-            else:
-                raise NotFound(f"object {object_id} has no controlled instance on storage {storage_id}")
+            primary, copies = without_copy(object_id, primary, copies, storage_id)
             tx.update("objects", [{**r, "storage_id": primary, "copies": _dumps(copies)} for r in rows],
                       ["storage_id", "copies"])
 
