@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 
 from stores.s3 import client_config
-from tests.stack import free_port, wait_until_answering
+from tests.stack import free_port, terminate, wait_until_answering
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "tams-test-key", "AWS_SECRET_ACCESS_KEY": "tams-test-secret",
                "AWS_DEFAULT_REGION": "us-east-1"}
@@ -58,10 +58,5 @@ class MotoServer:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGCONT)
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            os.kill(self.process.pid, signal.SIGCONT)  # a paused server cannot act on SIGTERM
+        terminate(self.process)

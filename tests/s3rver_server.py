@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.stack import free_port, wait_until_answering
+from tests.stack import free_port, terminate, wait_until_answering
 
 VERSION = "3.7.1"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tams-tests" / f"s3rver-{VERSION}"
@@ -77,10 +77,4 @@ class S3rver:
         return server
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)

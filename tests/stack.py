@@ -84,6 +84,18 @@ class Stack:
         return (self.data_dir / f"{name}.log").read_text(errors="replace")
 
 
+def terminate(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`; nothing if it has exited already."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_until_answering(url: str, process: subprocess.Popen[bytes], name: str, *, log: Path | None = None,
                          timeout: float = 60.0, healthy: bool = True) -> None:
     """Wait until `url` answers (with 200 when `healthy`), failing early if `process` exits."""
