@@ -1,17 +1,22 @@
-"""The Faust application: one agent consumes ingest events and commands for the flows it owns."""
+"""The Faust application of a worker: the ingest agent (a service around a batched consumer) and the collector.
+
+Faust runs the worker: its lifecycle, signals, logging and timers. Its own Kafka consumer and producer are
+not started: the hot path reads through `agents.consumer.BatchConsumer` (why is said there) and every
+message the agent sends goes through `topics.producer.Publisher`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import faust
+from faust.app.base import BootStrategy
+from mode import Service
 
-from agents import transport
-from agents.applier import BatchApplier
 from agents.collector import sweep_expired_allocations
-from agents.ingest import IngestProcessor, Message
+from agents.consumer import BatchConsumer
+from agents.ingest import IngestProcessor
 from tams.settings import Settings
 from topics.admin import ensure_topics
 from topics.catalogue import COMMANDS, INGEST_SEGMENTS
@@ -20,64 +25,57 @@ from topics.producer import Publisher
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> faust.App:
-    scheme = transport.register(settings.kafka_fetch_wait_ms)
-    brokers = ";".join(f"{scheme}://{b.strip()}" for b in settings.kafka_bootstrap.split(","))
-    app = faust.App(
-        settings.agent_group,
-        broker=brokers,
-        broker_session_timeout=settings.kafka_session_timeout_s,
-        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_s / 5),
-        web_enabled=False,
-        datadir=str(settings.data_dir / "faust"),  # not the working directory
-        topic_partitions=settings.kafka_partitions,
-        topic_replication_factor=1,
-        topic_allow_declare=False,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_every=10_000,
-        broker_commit_interval=1.0,
-        stream_buffer_maxsize=max(4096, settings.ingest_batch_max * 2),
-        broker_max_poll_records=settings.ingest_batch_max,
-        producer_max_request_size=16 * 1024 * 1024,
-        consumer_max_fetch_size=16 * 1024 * 1024,
-    )
-    channel = app.topic(INGEST_SEGMENTS.name, COMMANDS.name, key_type=bytes, value_type=bytes,
-                        key_serializer="raw", value_serializer="raw")
+class _WithoutFaustKafka(BootStrategy):
+    enable_kafka = False
 
-    running: dict[str, IngestProcessor] = {}
 
-    @app.agent(channel, name="tams-ingest")
-    async def ingest(stream: Any) -> None:
-        processor = running["processor"] = await _open_processor(settings)
+class WorkerApp(faust.App):
+    """A Faust app that starts no Kafka clients of Faust's own."""
 
-        async def apply(events: Any) -> None:
-            await processor.process([
-                Message(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-                for e in events
-            ])
+    BootStrategy = _WithoutFaustKafka
 
-        applier = BatchApplier(apply, stream.ack, max_batch=settings.ingest_batch_max,
-                               max_pending=settings.ingest_max_pending)
-        applier.start()
-        try:
-            async for event in stream.noack().events():
-                await applier.add(event)
-        finally:
-            running.pop("processor", None)
-            await applier.stop()
-            await _close_processor(processor)
 
-    @app.timer(settings.gc_interval_s)
-    async def collect_expired_allocations() -> None:
-        processor = running.get("processor")
-        if processor is None:
+class IngestAgent(Service):
+    """Applies ingest events and commands for the flows on the partitions this worker owns."""
+
+    def __init__(self, settings: Settings, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.settings = settings
+        self.processor: IngestProcessor | None = None
+        self.consumer: BatchConsumer | None = None
+
+    async def on_start(self) -> None:
+        self.processor = await _open_processor(self.settings)
+        self.consumer = BatchConsumer(
+            self.settings.kafka_bootstrap, self.settings.agent_group, (INGEST_SEGMENTS.name, COMMANDS.name),
+            self.processor.decode, self.processor.apply, max_batch=self.settings.ingest_batch_max,
+            fetch_wait_ms=self.settings.kafka_fetch_wait_ms, session_timeout_s=self.settings.kafka_session_timeout_s)
+        await self.consumer.start()
+        self.add_future(self.consumer.run())
+
+    async def on_stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.processor is not None:
+            await _close_processor(self.processor)
+
+    async def collect_expired_allocations(self) -> None:
+        """Sweep for expired allocations of the flows this worker owns (see agents.collector)."""
+        if self.processor is None or self.consumer is None:
             return
-        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == COMMANDS.name}
+        owned = self.consumer.owned(COMMANDS.name)
         if owned:
-            await sweep_expired_allocations(processor.store, processor.publisher,
-                                            timeout_s=settings.min_object_timeout_s,
-                                            partitions=processor.partitions[COMMANDS.name], owned=owned)
+            await sweep_expired_allocations(self.processor.store, self.processor.publisher,
+                                            timeout_s=self.settings.min_object_timeout_s,
+                                            partitions=self.processor.partitions[COMMANDS.name], owned=owned)
 
+
+def create_app(settings: Settings) -> faust.App:
+    app = WorkerApp(settings.agent_group, web_enabled=False,
+                    datadir=str(settings.data_dir / "faust"))  # not the working directory
+    agent = IngestAgent(settings)
+    app.add_dependency(agent)
+    app.timer(settings.gc_interval_s)(agent.collect_expired_allocations)
     return app
 
 

@@ -15,8 +15,8 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -69,13 +69,19 @@ COMMIT_ATTEMPTS = 3
 TIMERANGE_FIELDS = frozenset({"timerange", "object_timerange", "ts_offset", "last_duration"})
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
+class Message(Protocol):
+    """A consumed Kafka record, as the agent needs it (aiokafka's ConsumerRecord is one)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +98,25 @@ class CommandItem:
 
 
 Item = SegmentEvent | CommandItem
+
+
+class _Undecodable(Exception):
+    """A message that is not a valid ingest event or command; it goes to the dead-letter topic."""
+
+    def __init__(self, reason: RejectReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """A batch parsed and grouped by flow, not yet applied."""
+
+    size: int
+    runs: dict[str, list[Item]] = field(default_factory=dict)
+    undecodable: list[tuple[Message, _Undecodable]] = field(default_factory=list)
+    misrouted: list[tuple[Message, int]] = field(default_factory=list)  # with the partition that owns the flow
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,15 +177,40 @@ class IngestProcessor:
         }
 
     async def process(self, messages: Sequence[Message]) -> None:
+        await self.apply(self.decode(messages))
+
+    def decode(self, messages: Sequence[Message]) -> DecodedBatch:
+        """Parse and route a batch; pure CPU, so the consumer runs it for the next batch while this one is applied."""
+        started = time.perf_counter()
+        batch = DecodedBatch(len(messages))
+        for message in messages:
+            try:
+                item = self._decode(message)
+            except _Undecodable as exc:
+                batch.undecodable.append((message, exc))
+                continue
+            flow_id = str(_flow_id(item))
+            owner = owning_partition(flow_id.encode(), self.partitions[message.topic])
+            if owner != message.partition:
+                batch.misrouted.append((message, owner))
+                continue
+            batch.runs.setdefault(flow_id, []).append(item)
+        metrics.PHASE_SECONDS.labels("decode").observe(time.perf_counter() - started)
+        return batch
+
+    async def apply(self, batch: DecodedBatch) -> None:
+        """Apply a decoded batch: media, metadata, announcements, replies and dead letters, all durable on return."""
         started = time.perf_counter()
         self._deliveries = []  # a failed earlier attempt at this batch leaves nothing to wait for
-        runs: dict[str, list[Item]] = {}
-        for message in messages:
-            item = await self._decode(message)
-            if item is not None:
-                runs.setdefault(str(_flow_id(item)), []).append(item)
+        for message, exc in batch.undecodable:
+            await self._dead_letter(message, exc.reason, exc.detail)
+        for message, owner in batch.misrouted:
+            # A producer with another partitioner: hand the message to the agent that owns the flow.
+            self._deliveries.append(await self.publisher.send(message.topic, message.key, message.value,
+                                                              partition=owner))
+            metrics.EVENTS.labels(message.topic, "rerouted").inc()
         phase = _Phases(started)
-        phase.done("decode")
+        runs = batch.runs
         segment_only = {f: items for f, items in runs.items() if all(isinstance(i, SegmentEvent) for i in items)}
         if segment_only:
             works = await self._prepare(segment_only)  # type: ignore[arg-type]
@@ -174,39 +224,26 @@ class IngestProcessor:
         if deliveries:
             await asyncio.gather(*deliveries)
         phase.done("deliver")
-        metrics.BATCH_SIZE.observe(len(messages))
+        metrics.BATCH_SIZE.observe(batch.size)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
     # -- decoding and routing -------------------------------------------------------------------
 
-    async def _decode(self, message: Message) -> Item | None:
+    def _decode(self, message: Message) -> Item:
         try:
             if message.topic == COMMANDS.name:
-                item: Item = CommandItem(message, Command.model_validate_json(message.value))
-            else:
-                event, media = decode_ingest_event(message.value, max_media_bytes=self.max_media_bytes)
-                item = SegmentEvent(message, event, media)
+                return CommandItem(message, Command.model_validate_json(message.value))
+            event, media = decode_ingest_event(message.value, max_media_bytes=self.max_media_bytes)
+            return SegmentEvent(message, event, media)
         except FramingError as exc:
-            await self._dead_letter(message, RejectReason.BAD_FRAMING, str(exc))
-            return None
+            raise _Undecodable(RejectReason.BAD_FRAMING, str(exc)) from None
         except MediaTooLarge as exc:
-            await self._dead_letter(message, RejectReason.MEDIA_TOO_LARGE, str(exc))
-            return None
+            raise _Undecodable(RejectReason.MEDIA_TOO_LARGE, str(exc)) from None
         except InvalidEvent as exc:
             reason = RejectReason.INVALID_TIMERANGE if exc.fields & TIMERANGE_FIELDS else RejectReason.INVALID_EVENT
-            await self._dead_letter(message, reason, str(exc))
-            return None
+            raise _Undecodable(reason, str(exc)) from None
         except ValidationError as exc:
-            await self._dead_letter(message, RejectReason.INVALID_COMMAND, str(exc))
-            return None
-        owner = owning_partition(str(_flow_id(item)).encode(), self.partitions[message.topic])
-        if owner != message.partition:
-            # A producer with another partitioner: hand the message to the agent that owns the flow.
-            self._deliveries.append(await self.publisher.send(message.topic, message.key, message.value,
-                                                              partition=owner))
-            metrics.EVENTS.labels(message.topic, "rerouted").inc()
-            return None
-        return item
+            raise _Undecodable(RejectReason.INVALID_COMMAND, str(exc)) from None
 
     async def _apply_flow(self, flow_id: str, items: list[Item]) -> None:
         """Apply one flow's items strictly in order; consecutive segment events form one run."""

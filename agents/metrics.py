@@ -15,3 +15,4 @@ MEDIA_RETRIES = Counter("tams_agent_media_retries_total",
                         "Media-store calls retried because the store was unreachable, by operation", ["operation"])
 MEDIA_DELETED = Counter("tams_agent_media_objects_deleted_total",
                         "Controlled object copies whose bytes were deleted, by cause", ["cause"])
+BATCH_RETRIES = Counter("tams_agent_batch_retries_total", "Batches applied again after a failed attempt")

@@ -27,7 +27,7 @@ class Rejected(Exception):
         self.detail = detail
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per segment, and a frozen init costs ~9x
 class SegmentRequest:
     """One segment to register, from an ingest event or a REST POST; `ref` identifies it to the caller."""
 
@@ -105,9 +105,11 @@ def plan_segments(
         except Rejected as rejection:
             plan.rejected.append((request, rejection))
             continue
+        timerange_text = str(request.timerange)
+        object_timerange_text = timerange_text if object_timerange is request.timerange else str(object_timerange)
         if request.object_id not in first_uses and _is_first_use(objects.get(request.object_id)):
             registration = ObjectRegistration(
-                object_id=request.object_id, storage_id=storage_id, flow_id=flow.id, timerange=str(object_timerange),
+                object_id=request.object_id, storage_id=storage_id, flow_id=flow.id, timerange=object_timerange_text,
                 key_frame_count=request.key_frame_count, init_object_id=request.init_object_id,
                 content_type=flow.container, size=request.media_size, created_ns=now_ns,
             )
@@ -115,13 +117,15 @@ def plan_segments(
             plan.objects.append(registration)
         if init_object_id is not None:
             init_roles.add(init_object_id)
-        plan.accepted.append((request, _new_segment(request, start, end, object_timerange, init_object_id)))
+        plan.accepted.append((request, StoredSegment(
+            start_ns=start, end_ns=end, object_id=request.object_id, init_object_id=init_object_id,
+            object_timerange=object_timerange_text, doc=segment_doc(request, timerange_text))))
     return plan
 
 
-def segment_doc(request: SegmentRequest) -> bytes:
+def segment_doc(request: SegmentRequest, timerange_text: str | None = None) -> bytes:
     """The segment's TAMS wire form, without get_urls, init_object and object_timerange (added on read)."""
-    doc: dict[str, object] = {"object_id": request.object_id, "timerange": str(request.timerange)}
+    doc: dict[str, object] = {"object_id": request.object_id, "timerange": timerange_text or str(request.timerange)}
     if request.ts_offset is not None:
         doc["ts_offset"] = format_timestamp(request.ts_offset)
     if request.last_duration is not None:
@@ -133,14 +137,6 @@ def segment_doc(request: SegmentRequest) -> bytes:
     if request.sample_count is not None:
         doc["sample_count"] = request.sample_count
     return orjson.dumps(doc)
-
-
-def _new_segment(request: SegmentRequest, start: int, end: int, object_timerange: TimeRange,
-                 init_object_id: str | None) -> StoredSegment:
-    return StoredSegment(
-        start_ns=start, end_ns=end, object_id=request.object_id, init_object_id=init_object_id,
-        object_timerange=str(object_timerange), doc=segment_doc(request),
-    )
 
 
 def _storable(timerange: TimeRange) -> bool:
@@ -179,7 +175,7 @@ def _check_object(
     flow: FlowRecord, request: SegmentRequest, record: ObjectRecord | None, first_uses: Mapping[str, ObjectRegistration]
 ) -> tuple[TimeRange, str | None]:
     """Check the object can back this segment; return the object's own timerange and init object."""
-    used = request.timerange.shift(-(request.ts_offset or 0))
+    used = request.timerange.shift(-request.ts_offset) if request.ts_offset else request.timerange
     pending = first_uses.get(request.object_id)
     if pending is not None:  # registered earlier in this same batch
         return _check_reuse(request, TimeRange.parse(pending.timerange), pending.key_frame_count,

@@ -72,7 +72,7 @@ class ObjectAllocation:
     created_ns: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per segment or object, and a frozen init costs ~9x
 class ObjectRecord:
     object_id: str
     storage_id: str
@@ -94,7 +94,7 @@ class ObjectRecord:
         return (self.storage_id, *self.copies)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per segment or object, and a frozen init costs ~9x
 class ObjectRegistration:
     """First use of an object by a segment: fixes its timeline and creates the record if it is new."""
 
@@ -110,7 +110,7 @@ class ObjectRegistration:
     checksum: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per segment or object, and a frozen init costs ~9x
 class StoredSegment:
     """A segment as stored, going in and coming out: `doc` is its JSON wire form without get_urls,
     init_object and object_timerange, which are added when it is read."""

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float = Field(
         default=30.0, gt=0, description="How long a silent worker keeps its partitions before the group moves them."
     )
-    agent_group: str = Field(default="tams-agents", description="Consumer group (Faust app id) of the agents.")
+    agent_group: str = Field(default="tams-agents", description="Consumer group of the agent workers.")
     kafka_fetch_wait_ms: int = Field(
         default=20, ge=1, description="Longest a consumer fetch waits for data (latency when the topic is idle)."
     )
@@ -79,9 +79,6 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1, description="Largest media payload accepted inline in an ingest event."
     )
     ingest_batch_max: int = Field(default=2000, ge=1, description="Most events the agent applies in one batch.")
-    ingest_max_pending: int = Field(
-        default=10_000, ge=1, description="Events a worker holds unapplied at most (bounds rebalance time)."
-    )
     delete_chunk_segments: int = Field(
         default=10_000, ge=1, description="Segments one delete step removes; larger deletes answer 202 and go on."
     )

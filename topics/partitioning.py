@@ -6,9 +6,12 @@ partitions and so over two writers; agents re-route such messages to the owning 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from aiokafka.partitioner import murmur2
 
 
+@lru_cache(maxsize=1 << 16)  # the agent asks once per message, for a few hot flows; murmur2 is pure Python
 def owning_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default partitioner picks for a keyed message."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
