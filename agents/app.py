@@ -16,7 +16,7 @@ from mode import Service
 
 from agents.collector import sweep_expired_allocations
 from agents.consumer import BatchConsumer
-from agents.ingest import IngestProcessor
+from agents.ingest import DecodedBatch, IngestProcessor
 from tams.settings import Settings
 from topics.admin import ensure_topics
 from topics.catalogue import COMMANDS, INGEST_SEGMENTS
@@ -48,7 +48,7 @@ class IngestAgent(Service):
         self.processor = await _open_processor(self.settings)
         self.consumer = BatchConsumer(
             self.settings.kafka_bootstrap, self.settings.agent_group, (INGEST_SEGMENTS.name, COMMANDS.name),
-            self.processor.decode, self.processor.apply, max_batch=self.settings.ingest_batch_max,
+            self.processor.decode, DecodedBatch.extend, self.processor.apply, max_batch=self.settings.ingest_batch_max,
             fetch_wait_ms=self.settings.kafka_fetch_wait_ms, session_timeout_s=self.settings.kafka_session_timeout_s)
         await self.consumer.start()
         self.add_future(self.consumer.run())

@@ -39,14 +39,20 @@ class BatchConsumer(Generic[Batch]):
     """Consumes `topics` as a member of `group`: `decode` turns each fetch into a batch, `apply` applies it.
 
     `decode` is plain CPU work, so it runs for the next fetch while the previous batch is being applied
-    (whose time goes mostly to waiting on the database and the broker)."""
+    (whose time goes mostly to waiting on the database and the broker); `combine` joins a later batch
+    onto an earlier one."""
 
     def __init__(self, bootstrap: str, group: str, topics: Iterable[str], decode: Callable[[list[Message]], Batch],
-                 apply: Callable[[Batch], Awaitable[None]], *, max_batch: int, fetch_wait_ms: int,
-                 session_timeout_s: float, retry_first_s: float = 0.5, retry_max_s: float = 30.0) -> None:
+                 combine: Callable[[Batch, Batch], Batch], apply: Callable[[Batch], Awaitable[None]], *,
+                 max_batch: int, fetch_wait_ms: int, session_timeout_s: float, retry_first_s: float = 0.5,
+                 retry_max_s: float = 30.0) -> None:
         self._topics = tuple(topics)
         self._decode = decode
+        self._combine = combine
         self._apply = apply
+        self._ahead: _Decoded[Batch] | None = None  # decoded, waiting to be applied
+        self._fetch_ended = False
+        self._ahead_changed = asyncio.Condition()
         self._max_batch = max_batch
         self._retry_first_s = retry_first_s
         self._retry_max_s = retry_max_s
@@ -63,11 +69,23 @@ class BatchConsumer(Generic[Batch]):
         self._consumer.subscribe(self._topics, listener=_WaitForBatch(self))
         await self._consumer.start()
 
-    async def stop(self) -> None:
-        """Leave the group once the batch in hand (if any) is applied and committed."""
+    async def stop(self, grace_s: float = 30.0) -> None:
+        """Leave the group once the batch in hand (if any) is applied and committed.
+
+        A batch still failing after `grace_s` (the database is down, say) is left uncommitted: whoever
+        owns its partitions next applies it."""
         self._stopping = True
-        async with self._applying:
+        try:
+            await asyncio.wait_for(self._applying.acquire(), grace_s)
+        except TimeoutError:
+            log.warning("stopping without the batch in hand (still failing after %.0f s); it will be redelivered",
+                        grace_s)
             await self._consumer.stop()
+            return
+        try:
+            await self._consumer.stop()
+        finally:
+            self._applying.release()
 
     def owned(self, topic: str) -> set[int]:
         """Partitions of `topic` this member holds now."""
@@ -75,39 +93,66 @@ class BatchConsumer(Generic[Batch]):
 
     async def run(self) -> None:
         """Apply and commit decoded batches, in order, until `stop`."""
-        ready: asyncio.Queue[_Decoded[Batch] | None] = asyncio.Queue(maxsize=1)
-        fetching = asyncio.create_task(self._fetch_and_decode(ready), name="fetch-and-decode")
+        self._ahead, self._fetch_ended = None, False
+        fetching = asyncio.create_task(self._fetch_and_decode(), name="fetch-and-decode")
         try:
-            while (decoded := await ready.get()) is not None:
+            while True:
+                async with self._ahead_changed:
+                    await self._ahead_changed.wait_for(lambda: self._ahead is not None or self._fetch_ended)
+                    decoded, self._ahead = self._ahead, None
+                    self._ahead_changed.notify_all()
+                if decoded is None:
+                    return
                 async with self._applying:
                     if self._stopping:
                         return
                     if decoded.generation != self._generation:
                         continue  # decoded before a revocation: whoever owns the partitions now reads it again
-                    await self._apply_until_done(decoded.batch)
+                    if not await self._apply_until_done(decoded.batch):
+                        return  # stopping while the batch kept failing: it stays uncommitted
                     await self._commit(decoded.offsets)
         finally:
             fetching.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await fetching
 
-    async def _fetch_and_decode(self, ready: asyncio.Queue[_Decoded[Batch] | None]) -> None:
+    async def _fetch_and_decode(self) -> None:
+        """Fetch and decode while the previous batch is applied; fetches arriving meanwhile join the batch
+        waiting to be applied (up to `max_batch` records), so decoding ahead adds no latency."""
         try:
             while not self._stopping:
                 records = await self._consumer.getmany(timeout_ms=1000, max_records=self._max_batch)
-                if records:
-                    # getmany returns nothing during a reassignment and only records of assigned partitions,
-                    # so these belong to the assignment of this generation.
-                    generation = self._generation
-                    offsets = {tp: batch[-1].offset + 1 for tp, batch in records.items()}
-                    await ready.put(_Decoded(generation, offsets, self._decode(in_arrival_order(records.values()))))
+                if not records:
+                    continue
+                # getmany returns nothing during a reassignment and only records of assigned partitions,
+                # so these belong to the assignment of this generation.
+                fetched = _Decoded(self._generation, {tp: batch[-1].offset + 1 for tp, batch in records.items()},
+                                   sum(len(batch) for batch in records.values()),
+                                   self._decode(in_arrival_order(records.values())))
+                async with self._ahead_changed:
+                    await self._ahead_changed.wait_for(lambda: self._can_join(fetched))
+                    waiting = self._ahead
+                    if waiting is None or waiting.generation != fetched.generation:
+                        self._ahead = fetched  # a stale waiting batch would be dropped anyway
+                    else:
+                        self._ahead = _Decoded(fetched.generation, waiting.offsets | fetched.offsets,
+                                               waiting.count + fetched.count,
+                                               self._combine(waiting.batch, fetched.batch))
+                    self._ahead_changed.notify_all()
         except ConsumerStoppedError:
             pass
         finally:
-            await ready.put(None)  # ends `run`, which then raises whatever ended this task
+            async with self._ahead_changed:
+                self._fetch_ended = True  # ends `run`, which then raises whatever ended this task
+                self._ahead_changed.notify_all()
 
-    async def _apply_until_done(self, batch: Batch) -> None:
-        """Apply a batch, retrying with backoff if it fails (a database outage, a broker hiccup, a bug).
+    def _can_join(self, fetched: _Decoded[Batch]) -> bool:
+        waiting = self._ahead
+        return waiting is None or waiting.generation != fetched.generation or waiting.count < self._max_batch
+
+    async def _apply_until_done(self, batch: Batch) -> bool:
+        """Apply a batch, retrying with backoff if it fails (a database outage, a broker hiccup, a bug);
+        False if the consumer is stopping meanwhile.
 
         Nothing is committed meanwhile, so the worker holds its place instead of skipping events; events and
         segment commands carry ids, so whatever a failed attempt already applied is not applied twice."""
@@ -115,8 +160,11 @@ class BatchConsumer(Generic[Batch]):
         while True:
             try:
                 await self._apply(batch)
-                return
+                return True
             except Exception:
+                if self._stopping:
+                    log.exception("applying a batch failed while stopping; leaving it uncommitted")
+                    return False
                 log.exception("applying a batch failed; retrying in %.1f s", delay)
                 metrics.BATCH_RETRIES.inc()
                 await asyncio.sleep(delay)
@@ -134,7 +182,8 @@ class BatchConsumer(Generic[Batch]):
 @dataclass(frozen=True, slots=True)
 class _Decoded(Generic[Batch]):
     generation: int
-    offsets: dict[TopicPartition, int]
+    offsets: dict[TopicPartition, int]  # the next offset to read, per partition
+    count: int  # records
     batch: Batch
 
 

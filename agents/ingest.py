@@ -4,8 +4,8 @@ Flows with only segment events in the batch are handled together: one consistent
 write rules need (flow, applied event ids, objects, neighbouring segments), a plan per flow, one
 `put_many` of inline media, one metadata transaction, then announcements on `tams.events` and dead
 letters for what was rejected. A flow with commands in the batch is applied strictly in message
-order. The caller acks the batch (and so lets Faust commit offsets) only after `process` returns,
-i.e. once all of that, replies included, is durable.
+order. `decode` is pure CPU work and `apply` does the rest; the consumer commits the batch's offsets
+only after `apply` returns, i.e. once all of that, replies included, is durable.
 """
 
 from __future__ import annotations
@@ -118,6 +118,15 @@ class DecodedBatch:
     undecodable: list[tuple[Message, _Undecodable]] = field(default_factory=list)
     misrouted: list[tuple[Message, int]] = field(default_factory=list)  # with the partition that owns the flow
 
+    def extend(self, later: DecodedBatch) -> DecodedBatch:
+        """This batch followed by `later` (each flow's items stay in order)."""
+        self.size += later.size
+        for flow_id, items in later.runs.items():
+            self.runs.setdefault(flow_id, []).extend(items)
+        self.undecodable += later.undecodable
+        self.misrouted += later.misrouted
+        return self
+
 
 @dataclass(frozen=True, slots=True)
 class FlowWork:
@@ -148,7 +157,7 @@ class FlowWork:
 
 
 class IngestProcessor:
-    """Applies batches of messages; owns no Kafka consumer, so tests and the Faust agent share it."""
+    """Applies batches of messages; owns no Kafka consumer, so tests and the worker's consumer share it."""
 
     def __init__(self, store: MetadataStore, backends: StorageBackends, publisher: Publisher, *,
                  partitions: dict[str, int], max_media_bytes: int, delete_chunk: int = 10_000,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import uuid
 from collections.abc import Sequence
 
@@ -52,7 +53,7 @@ async def committed(bootstrap: str, group: str, topic: str, partitions: int) -> 
 
 
 def consumer(stack: Stack, group: str, topic: str, apply: object, **kwargs: object) -> BatchConsumer[list[Message]]:
-    return BatchConsumer(stack.bootstrap, group, [topic], list, apply,  # type: ignore[arg-type]
+    return BatchConsumer(stack.bootstrap, group, [topic], list, operator.add, apply,  # type: ignore[arg-type]
                          max_batch=kwargs.pop("max_batch", 500), fetch_wait_ms=20, session_timeout_s=10,  # type: ignore[arg-type]
                          **kwargs)  # type: ignore[arg-type]
 
@@ -191,3 +192,26 @@ def test_batches_merge_by_producer_time_keeping_each_partitions_order() -> None:
                 record("tams.ingest.segments", 0, 5, 400)]
     merged = in_arrival_order([segments, commands])
     assert [(m.topic[5], m.offset) for m in merged] == [("c", 7), ("i", 3), ("i", 4), ("c", 8), ("i", 5)]
+
+
+async def test_stopping_while_a_batch_keeps_failing_leaves_it_uncommitted(stack: Stack) -> None:
+    topic = await new_topic(stack.bootstrap, 1)
+    await produce(stack.bootstrap, topic, 1, 5)
+    group = f"test-{uuid.uuid4().hex[:8]}"
+    attempts = 0
+    failing = asyncio.Event()
+
+    async def apply(batch: Sequence[Message]) -> None:
+        nonlocal attempts
+        attempts += 1
+        if attempts >= 2:
+            failing.set()
+        raise OSError("the database is down")
+
+    batches = consumer(stack, group, topic, apply, retry_first_s=0.01, retry_max_s=0.05)
+    await batches.start()
+    runner = asyncio.create_task(batches.run())
+    await asyncio.wait_for(failing.wait(), 60)
+    await asyncio.wait_for(batches.stop(grace_s=1.0), 30)
+    await asyncio.wait_for(runner, 30)
+    assert await committed(stack.bootstrap, group, topic, 1) == {0: None}
