@@ -117,3 +117,16 @@ async def test_bad_requests_get_400_with_a_message(http: httpx.AsyncClient) -> N
     assert bad_range.status_code == 400 and "timerange" in bad_range.json()["summary"]
     missing = await http.get(f"/flows/{flow_id}")
     assert missing.status_code == 404 and {"type", "summary", "time"} <= set(missing.json())
+
+
+async def test_allocated_object_ids_are_time_ordered_uuids(http: httpx.AsyncClient) -> None:
+    """Ids of later allocations sort after earlier ones, so a batch's objects share index pages."""
+    flow = video_flow()
+    assert (await http.put(f"/flows/{flow['id']}", json=flow)).status_code == 201
+    ids: list[str] = []
+    for _ in range(2):
+        r = await http.post(f"/flows/{flow['id']}/storage", json={"limit": 50})
+        assert r.status_code == 201, r.text
+        ids += [o["object_id"] for o in r.json()["media_objects"]]
+    assert all(uuid.UUID(i).version == 7 for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == 100
