@@ -185,9 +185,6 @@ class IngestProcessor:
             CommandKind.COLLECT_ALLOCATIONS: self._collect_allocations,
         }
 
-    async def process(self, messages: Sequence[Message]) -> None:
-        await self.apply(self.decode(messages))
-
     def decode(self, messages: Sequence[Message]) -> DecodedBatch:
         """Parse and route a batch; pure CPU, so the consumer runs it for the next batch while this one is applied."""
         started = time.perf_counter()
