@@ -100,22 +100,13 @@ class CommandItem:
 Item = SegmentEvent | CommandItem
 
 
-class _Undecodable(Exception):
-    """A message that is not a valid ingest event or command; it goes to the dead-letter topic."""
-
-    def __init__(self, reason: RejectReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
 @dataclass(slots=True)
 class DecodedBatch:
     """A batch parsed and grouped by flow, not yet applied."""
 
     size: int
     runs: dict[str, list[Item]] = field(default_factory=dict)
-    undecodable: list[tuple[Message, _Undecodable]] = field(default_factory=list)
+    undecodable: list[tuple[Message, Rejected]] = field(default_factory=list)
     misrouted: list[tuple[Message, int]] = field(default_factory=list)  # with the partition that owns the flow
 
     def extend(self, later: DecodedBatch) -> DecodedBatch:
@@ -192,7 +183,7 @@ class IngestProcessor:
         for message in messages:
             try:
                 item = self._decode(message)
-            except _Undecodable as exc:
+            except Rejected as exc:  # not a valid ingest event or command: it goes to the dead-letter topic
                 batch.undecodable.append((message, exc))
                 continue
             flow_id = str(_flow_id(item))
@@ -242,14 +233,14 @@ class IngestProcessor:
             event, media = decode_ingest_event(message.value, max_media_bytes=self.max_media_bytes)
             return SegmentEvent(message, event, media)
         except FramingError as exc:
-            raise _Undecodable(RejectReason.BAD_FRAMING, str(exc)) from None
+            raise Rejected(RejectReason.BAD_FRAMING, str(exc)) from None
         except MediaTooLarge as exc:
-            raise _Undecodable(RejectReason.MEDIA_TOO_LARGE, str(exc)) from None
+            raise Rejected(RejectReason.MEDIA_TOO_LARGE, str(exc)) from None
         except InvalidEvent as exc:
             reason = RejectReason.INVALID_TIMERANGE if exc.fields & TIMERANGE_FIELDS else RejectReason.INVALID_EVENT
-            raise _Undecodable(reason, str(exc)) from None
+            raise Rejected(reason, str(exc)) from None
         except ValidationError as exc:
-            raise _Undecodable(RejectReason.INVALID_COMMAND, str(exc)) from None
+            raise Rejected(RejectReason.INVALID_COMMAND, str(exc)) from None
 
     async def _apply_flow(self, flow_id: str, items: list[Item]) -> None:
         """Apply one flow's items strictly in order; consecutive segment events form one run."""
